@@ -1,0 +1,83 @@
+"""Turning `--impl=NAME` into an `Implementation`.
+
+NAME is, in this order of lookup:
+
+1. a name registered in the `event_bus_conformance.implementations` entry-point
+   group (this project registers `reference` and `pico-ioc`; a third-party package
+   adds its own the same way);
+2. `module:attribute`, where the attribute is an `Implementation`, a zero-argument
+   callable returning one, or a package shaped like pico-ioc;
+3. a dotted module path: a package shaped like pico-ioc, or a module exposing
+   `conformance_implementation` (an `Implementation` or a callable returning one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import types
+from typing import Any
+
+from .adapter import Implementation, ModuleAdapter
+
+ENTRY_POINT_GROUP = "event_bus_conformance.implementations"
+
+
+class ImplementationNotFoundError(Exception):
+    """`--impl` names nothing the kit can drive."""
+
+
+def registered_names() -> list[str]:
+    """The names of the implementations registered through entry points."""
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_implementation(spec: str, profiles: frozenset[str] | None = None) -> Implementation:
+    """Resolve `spec` (see the module docstring) to an `Implementation`."""
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == spec:
+            return _coerce(_import(ep.value, spec), spec, profiles)
+    return _coerce(_import(spec, spec), None, profiles)
+
+
+def _import(target: str, spec: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        known = ", ".join(registered_names()) or "none"
+        raise ImplementationNotFoundError(
+            f"--impl={spec}: cannot import {module_name!r} ({exc}). "
+            f"Registered names: {known}; otherwise give a dotted module path or module:attribute."
+        ) from exc
+    if not attr:
+        return module
+    try:
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as exc:
+        raise ImplementationNotFoundError(f"--impl={spec}: {module_name} has no attribute {attr!r}") from exc
+    return obj
+
+
+def _coerce(obj: Any, name: str | None, profiles: frozenset[str] | None) -> Implementation:
+    if isinstance(obj, types.ModuleType):
+        hook = getattr(obj, "conformance_implementation", None)
+        if hook is not None:
+            return _coerce(hook, name, profiles)
+        try:
+            return ModuleAdapter(obj, name=name, profiles=profiles)
+        except TypeError as exc:
+            raise ImplementationNotFoundError(str(exc)) from exc
+    if not isinstance(obj, Implementation) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Implementation):
+        raise ImplementationNotFoundError(
+            f"{obj!r} is not an Implementation: it lacks some of "
+            "name, version, profiles, event_type, bus_type, mixin, policy, subscribe_decorator, "
+            "new_bus, add_handler, new_container, error, close_bus, close_container"
+        )
+    if profiles is not None:
+        obj.profiles = profiles
+    return obj

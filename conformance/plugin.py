@@ -1,0 +1,199 @@
+"""The pytest plugin (entry point `pytest11`): `--impl`, the `kit` fixture, rule-tied reporting.
+
+It stays out of the way: nothing happens unless collected tests carry the
+`rule` marker, and the implementation is imported only then.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+import pytest
+
+from .adapter import Implementation
+from .kit import DEFAULT_BOUND, Kit
+from .loading import ImplementationNotFoundError, load_implementation, registered_names
+from .rules import PROFILES, RULES, Rule
+from .runner import LOOPS, loop_factory, run_test
+
+_IMPL_KEY = pytest.StashKey[Implementation]()
+_RESULTS_KEY = pytest.StashKey[dict[str, dict[str, list[str]]]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the kit's options."""
+    group = parser.getgroup("event-bus conformance")
+    group.addoption(
+        "--impl",
+        metavar="NAME",
+        help="implementation under test: a registered name (e.g. reference, pico-ioc), "
+        "a dotted module path, or module:attribute",
+    )
+    group.addoption(
+        "--profiles",
+        metavar="LIST",
+        help="comma-separated profiles to test instead of those the implementation claims "
+        f"(from {', '.join(PROFILES)})",
+    )
+    group.addoption("--loop", choices=LOOPS, default="asyncio", help="event loop to run the tests on")
+    group.addoption(
+        "--bound",
+        type=float,
+        default=DEFAULT_BOUND,
+        metavar="SECONDS",
+        help=f"how long any single wait may take before a test fails (default {DEFAULT_BOUND:g})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the `rule` marker."""
+    config.addinivalue_line("markers", "rule(id): the SPEC.md rule a conformance test checks")
+    results: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    config.stash[_RESULTS_KEY] = results
+
+
+def _implementation(config: pytest.Config) -> Implementation:
+    if _IMPL_KEY in config.stash:
+        return config.stash[_IMPL_KEY]
+    spec = config.getoption("impl")
+    if not spec:
+        raise pytest.UsageError(
+            "the event-bus conformance tests need --impl=NAME "
+            f"(registered: {', '.join(registered_names()) or 'none'}; or a dotted module path)"
+        )
+    chosen = config.getoption("profiles")
+    profiles = None
+    if chosen:
+        profiles = frozenset(p.strip() for p in chosen.split(",") if p.strip())
+        unknown = profiles - set(PROFILES)
+        if unknown:
+            raise pytest.UsageError(f"--profiles: unknown {', '.join(sorted(unknown))}; known: {', '.join(PROFILES)}")
+        profiles |= {"core"}
+    try:
+        impl = load_implementation(spec, profiles)
+    except ImplementationNotFoundError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[_IMPL_KEY] = impl
+    return impl
+
+
+def rule_of(item: pytest.Item) -> Rule | None:
+    """The rule a collected test checks, or None for tests that are not conformance tests."""
+    marker = item.get_closest_marker("rule")
+    if marker is None:
+        return None
+    rule_id = marker.args[0] if marker.args else None
+    if rule_id not in RULES:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rule({rule_id!r}) names no rule of SPEC.md")
+    return RULES[rule_id]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests of profiles the implementation does not claim."""
+    rule_items = [(item, rule) for item in items if (rule := rule_of(item)) is not None]
+    if not rule_items:
+        return
+    impl = _implementation(config)
+    for item, rule in rule_items:
+        if rule.profile not in impl.profiles:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"{rule.id}: profile '{rule.profile}' is not claimed by {impl.name} "
+                    f"(claims: {', '.join(sorted(impl.profiles))})"
+                )
+            )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """Say what is under test."""
+    if _IMPL_KEY not in config.stash and not config.getoption("impl"):
+        return None
+    try:
+        impl = _implementation(config)
+    except pytest.UsageError:
+        return None
+    return [
+        f"event-bus conformance: {impl.name} {impl.version}, profiles {', '.join(sorted(impl.profiles))}, "
+        f"loop {config.getoption('loop')}, bound {config.getoption('bound'):g} s"
+    ]
+
+
+@pytest.fixture(scope="session")
+def implementation(request: pytest.FixtureRequest) -> Implementation:
+    """The implementation under test (from `--impl`)."""
+    return _implementation(request.config)
+
+
+@pytest.fixture
+def kit(request: pytest.FixtureRequest, implementation: Implementation) -> Kit:
+    """The per-test helper: the implementation's names, gates, recorders, and rule-named failures."""
+    rule = rule_of(request.node)
+    if rule is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses the kit fixture without @pytest.mark.rule(...)")
+    return Kit(implementation, rule, bound=request.config.getoption("bound"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` conformance tests on a fresh, bounded event loop."""
+    if rule_of(pyfuncitem) is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    kit: Kit = pyfuncitem.funcargs["kit"]  # type: ignore[assignment]
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    test_fn: Callable[..., Coroutine[Any, Any, None]] = pyfuncitem.obj
+    config = pyfuncitem.config
+    problems = run_test(
+        kit,
+        lambda: test_fn(**kwargs),
+        loop_factory(config.getoption("loop")),
+        hard_bound=4 * kit.bound,
+    )
+    for problem in problems:
+        pyfuncitem.warn(pytest.PytestWarning(f"[{kit.rule.id}] after the test: {problem}"))
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the rule to every report, and count verdicts per rule."""
+    report = yield
+    rule = rule_of(item)
+    if rule is not None:
+        report.user_properties.append(("rule", rule.id))
+        if report.failed:
+            report.sections.append(("conformance rule", f"{rule}\nSee SPEC.md, section for {rule.id}."))
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            outcome = "skipped" if report.skipped else report.outcome
+            item.config.stash[_RESULTS_KEY][rule.id][outcome].append(item.nodeid)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the verdict per rule: which rules pass, fail, or were skipped."""
+    results = config.stash.get(_RESULTS_KEY, None)
+    if not results or _IMPL_KEY not in config.stash:
+        return
+    impl = config.stash[_IMPL_KEY]
+    verdicts: dict[str, list[str]] = defaultdict(list)
+    for rule_id, outcomes in results.items():
+        if outcomes.get("failed"):
+            verdicts["fail"].append(rule_id)
+        elif outcomes.get("passed"):
+            verdicts["pass"].append(rule_id)
+        else:
+            verdicts["skipped"].append(rule_id)
+    tr = terminalreporter
+    tr.section(f"conformance of {impl.name} {impl.version}")
+    tr.write_line(
+        f"{len(results)} rules checked: {len(verdicts['pass'])} pass, {len(verdicts['fail'])} fail, "
+        f"{len(verdicts['skipped'])} skipped"
+    )
+    for rule_id in sorted(verdicts["fail"], key=list(RULES).index):
+        rule = RULES[rule_id]
+        tr.write_line(f"  FAIL {rule}", red=True)

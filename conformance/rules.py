@@ -1,0 +1,108 @@
+"""The rule catalogue: every rule of SPEC.md by ID, level, profile and title.
+
+`tests/test_spec_coverage.py` keeps this table and SPEC.md in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SPEC_VERSION = "1.0.0"
+
+Level = Literal["MUST", "SHOULD", "MAY"]
+Profile = Literal["core", "extended", "robustness"]
+
+PROFILES: tuple[Profile, ...] = ("core", "extended", "robustness")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One numbered rule of SPEC.md."""
+
+    id: str
+    level: Level
+    profile: Profile
+    title: str
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.level}, {self.profile}): {self.title}"
+
+
+_TABLE: tuple[tuple[str, Level, Profile, str], ...] = (
+    ("EVT-1", "MUST", "core", "Events are classes users subclass"),
+    ("CTR-1", "MUST", "core", "The container provides the bus"),
+    ("CTR-2", "MUST", "core", "The bus can be injected"),
+    ("PUB-1", "MUST", "core", "Publish delivers to the subscribers of the event's type"),
+    ("PUB-2", "MUST", "core", "Unrelated types receive nothing"),
+    ("PUB-3", "MAY", "core", "Base-class subscribers may receive subclass events"),
+    ("PUB-4", "MUST", "core", "Publishing with no subscribers is not an error"),
+    ("PUB-5", "SHOULD", "core", "The subscriber set is taken when publish starts"),
+    ("POL-1", "MUST", "core", "INLINE is the default"),
+    ("POL-INLINE-1", "MUST", "core", "Async INLINE handlers are awaited"),
+    ("POL-INLINE-2", "MUST", "core", "Sync INLINE handlers run in place"),
+    ("POL-ORDER-1", "MUST", "core", "INLINE handlers run one after another in subscription order"),
+    ("POL-TASK-1", "MUST", "core", "TASK handlers run as asyncio tasks"),
+    ("POL-TASK-2", "MUST", "core", "Publish does not wait for TASK handlers"),
+    ("POL-TASK-3", "MUST", "core", "Running TASK handlers are not lost to garbage collection"),
+    ("POL-THREAD-1", "MUST", "core", "THREADPOOL handlers run off the loop's thread"),
+    ("POL-THREAD-2", "MUST", "core", "The loop keeps running while a THREADPOOL handler runs"),
+    ("POL-THREAD-3", "MUST", "core", "Publish does not wait for THREADPOOL handlers"),
+    ("POL-MIX-1", "MUST", "core", "A sync handler under TASK is delivered exactly once"),
+    ("POL-MIX-2", "MUST", "core", "An async handler under THREADPOOL is delivered exactly once"),
+    ("ERR-1", "MUST", "core", "INLINE exceptions propagate to the publisher"),
+    ("ERR-2", "MAY", "core", "Remaining INLINE handlers after a failure"),
+    ("ERR-3", "MUST", "core", "TASK exceptions stay away from the publisher"),
+    ("ERR-4", "MUST", "core", "THREADPOOL exceptions stay away from the publisher"),
+    ("ERR-5", "MUST", "core", "TASK and THREADPOOL exceptions are logged"),
+    ("POST-1", "MUST", "core", "Post is a plain call that does not run handlers"),
+    ("POST-2", "MUST", "core", "Post works from any thread"),
+    ("POST-3", "MUST", "core", "Posted events are delivered in order"),
+    ("POST-4", "MUST", "core", "The worker dispatches as publish does"),
+    ("POST-5", "MUST", "core", "Post without a worker: an error or a buffer, never a drop"),
+    ("POST-6", "MUST", "core", "Post after stop_worker: an error or a buffer, never a drop"),
+    ("POST-7", "MUST", "core", "A full bounded queue makes post raise"),
+    ("POST-8", "MUST", "core", "A full queue raises in the posting thread too"),
+    ("WRK-1", "MUST", "core", "Starting a running worker is a no-op"),
+    ("WRK-2", "MUST", "core", "stop_worker drains the queue"),
+    ("WRK-3", "MUST", "core", "stop_worker without a worker is a no-op"),
+    ("WRK-4", "MUST", "core", "stop_worker returns even when handlers keep posting"),
+    ("WRK-5", "MUST", "core", "A stopped worker can be started again"),
+    ("WRK-6", "MUST", "core", "A failing handler does not stop the worker"),
+    ("WRK-7", "MUST", "core", "The worker runs on the loop that started it"),
+    ("SUB-1", "MUST", "core", "The decorator leaves the function callable"),
+    ("SUB-2", "MUST", "core", "Marked methods are registered when the container creates the instance"),
+    ("SUB-3", "MUST", "core", "The decorator's policy applies"),
+    ("SUB-4", "MUST", "core", "Nothing is registered before an instance exists"),
+    ("SUB-5", "MUST", "core", "Each instance registers its own handlers"),
+    ("SUB-6", "MUST", "core", "A method may carry several marks"),
+    ("LIFE-1", "MUST", "core", "Container shutdown stops the worker, delivering queued events"),
+    ("LIFE-2", "MUST", "extended", "Publish after shutdown raises the closed error"),
+    ("LIFE-3", "MUST", "extended", "Post after shutdown raises the closed error"),
+    ("EXT-PRI-1", "MUST", "extended", "Higher priority runs first"),
+    ("EXT-ONCE-1", "MUST", "extended", "A once handler runs once"),
+    ("EXT-DUP-1", "MUST", "extended", "Duplicate registrations run once each"),
+    ("EXT-UNSUB-1", "MUST", "extended", "Unsubscribe removes a handler"),
+    ("EXT-UNSUB-2", "MUST", "extended", "Unsubscribing an unknown handler is a no-op"),
+    ("EXT-SUB-1", "MUST", "extended", "The decorator takes priority and once"),
+    ("EXT-CLOSE-1", "MUST", "extended", "aclose drains, then closes"),
+    ("EXT-SYNC-1", "MUST", "extended", "publish_sync without a running loop"),
+    ("EXT-SYNC-2", "MUST", "extended", "publish_sync on a running loop schedules a task"),
+    ("EXT-ERR-1", "MUST", "extended", "The exception classes exist"),
+    ("EXT-ERR-2", "MUST", "extended", "A full queue raises EventBusQueueFullError"),
+    ("EXT-ERR-3", "MUST", "extended", "Post without a worker raises EventBusError, if it raises"),
+    ("EXT-ERR-4", "MAY", "extended", "INLINE exceptions may be wrapped in EventBusHandlerError"),
+    ("EXT-MIX-1", "MAY", "extended", "Auto-subscribers may be unregistered at component cleanup"),
+    ("ROB-1", "MUST", "robustness", "Publishing a non-event raises at once"),
+    ("ROB-2", "MUST", "robustness", "Posting a non-event raises at once"),
+    ("ROB-3", "MUST", "robustness", "Subscribing a non-callable raises at once"),
+    ("ROB-4", "SHOULD", "robustness", "Subscribing to a non-event type raises at once"),
+    ("ROB-5", "SHOULD", "robustness", "The decorator rejects a non-event type at once"),
+    ("ROB-6", "MUST", "robustness", "Concurrent producers lose nothing"),
+    ("ROB-7", "MUST", "robustness", "Concurrent subscriptions lose nothing"),
+    ("ROB-8", "MUST", "robustness", "Shutdown is idempotent and bounded"),
+    ("ROB-9", "SHOULD", "robustness", "A bad queue size is rejected at construction"),
+)
+
+RULES: dict[str, Rule] = {row[0]: Rule(*row) for row in _TABLE}
+"""Every rule, by ID, in SPEC.md order."""

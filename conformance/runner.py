@@ -1,0 +1,119 @@
+"""Running one conformance test: a fresh event loop on its own thread, with a bound.
+
+The loop runs on a thread of its own so that an implementation that blocks the
+loop's thread (a deadlock, a sync handler run where it must not be) cannot stall
+the run: the test fails after its bound, naming its rule, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .kit import Kit, RuleViolation
+
+LOOPS = ("asyncio", "uvloop")
+"""The event loops `--loop` accepts."""
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A function making a new event loop of kind `name`."""
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise RuntimeError("--loop=uvloop needs uvloop: pip install uvloop") from exc
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+    raise ValueError(f"unknown loop {name!r}; choose one of {', '.join(LOOPS)}")
+
+
+def run_test(
+    kit: Kit,
+    test: Callable[[], Coroutine[Any, Any, None]],
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+    hard_bound: float,
+) -> list[str]:
+    """Run `test()` on a new loop in a new thread; return teardown problems.
+
+    The test's own waits are bounded by `kit.bound`; `hard_bound` is the last
+    resort for a loop that is blocked and cannot even time out.
+    """
+    outcome: dict[str, Any] = {}
+
+    def main() -> None:
+        loop = new_loop()
+        try:
+            asyncio.set_event_loop(loop)
+            kit.bind(loop)
+            outcome["problems"] = loop.run_until_complete(_body(kit, test, hard_bound))
+        except BaseException as exc:  # handed back to pytest's thread below
+            outcome["error"] = exc
+        finally:
+            try:
+                _close_loop(loop, kit.bound)
+            finally:
+                asyncio.set_event_loop(None)
+
+    thread = threading.Thread(target=main, name=f"conformance-loop[{kit.rule.id}]", daemon=True)
+    thread.start()
+    thread.join(hard_bound + 4 * kit.bound)
+    if thread.is_alive():
+        raise RuleViolation(
+            kit.rule,
+            f"the test finishes within {hard_bound:g} s",
+            "it was still running: the implementation blocks the event loop's thread "
+            "(or deadlocks), so not even a timeout could fire; its thread was abandoned",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    problems: list[str] = outcome.get("problems", [])
+    return problems
+
+
+async def _body(kit: Kit, test: Callable[[], Coroutine[Any, Any, None]], hard_bound: float) -> list[str]:
+    try:
+        try:
+            await asyncio.wait_for(test(), hard_bound)
+        except asyncio.TimeoutError:
+            raise RuleViolation(
+                kit.rule,
+                f"the test finishes within {hard_bound:g} s",
+                "it was still waiting: a call of the implementation never returned",
+            ) from None
+    finally:
+        problems = await kit.teardown()
+        problems += await _cancel_leftovers(kit.bound)
+    return problems
+
+
+async def _cancel_leftovers(bound: float) -> list[str]:
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    if not left:
+        return []
+    for t in left:
+        t.cancel()
+    _, pending = await asyncio.wait(left, timeout=bound)
+    names = ", ".join(sorted(t.get_name() for t in left))
+    note = f"{len(left)} task(s) were still running after teardown and were cancelled: {names}"
+    if pending:
+        note += f"; {len(pending)} ignored the cancellation"
+    return [note]
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop, bound: float) -> None:
+    if loop.is_closed():
+        return
+    try:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        # A thread-pool handler may still be finishing; give it the bound, not forever.
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), bound))
+    except (asyncio.TimeoutError, RuntimeError):
+        pass
+    finally:
+        loop.close()
