@@ -345,25 +345,39 @@ class Kit:
 
     def fail(self, expected: str, observed: str, rule: str | None = None) -> None:
         """Fail the test for its rule (or `rule`), saying what was expected and what happened."""
+        __tracebackhide__ = True
         raise RuleViolation(RULES[rule] if rule else self.rule, expected, observed)
 
     def check(self, condition: object, expected: str, observed: str) -> None:
         """`fail(expected, observed)` unless `condition` holds."""
+        __tracebackhide__ = True
         if not condition:
             self.fail(expected, observed)
 
     async def within(self, awaitable: Awaitable[T], what: str) -> T:
         """Await `awaitable`, failing with `what` if it takes longer than the bound."""
+        __tracebackhide__ = True
         try:
             return await asyncio.wait_for(awaitable, self.bound)
         except asyncio.TimeoutError:
-            self.fail(what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)")
-            raise  # unreachable: fail raises
+            pass
+        self.fail(what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)")
+        raise AssertionError("unreachable")
 
     async def reached(self, gate: Gate, expected: str) -> None:
         """Fail unless `gate` opens within the bound."""
+        __tracebackhide__ = True
         if not await gate.wait():
             self.fail(expected, f"{gate.name!r} did not happen within {self.bound:g} s")
+
+    async def settle(self, turns: int = 20) -> None:
+        """Let the loop run `turns` rounds of ready callbacks.
+
+        This decides no order: it only lets work that was already scheduled (a
+        duplicate call, say) show itself before the test counts calls.
+        """
+        for _ in range(turns):
+            await asyncio.sleep(0)
 
     def in_thread(self) -> bool:
         """True when called off the loop's thread."""

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .adapter import Implementation
-from .kit import DEFAULT_BOUND, Kit
+from .kit import DEFAULT_BOUND, Kit, RuleViolation
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .rules import PROFILES, RULES, Rule
 from .runner import LOOPS, loop_factory, run_test
@@ -166,6 +166,16 @@ def pytest_runtest_makereport(
     rule = rule_of(item)
     if rule is not None:
         report.user_properties.append(("rule", rule.id))
+        if (
+            report.failed
+            and call.excinfo is not None
+            and call.excinfo.errisinstance(RuleViolation)
+            and item.config.getoption("tbstyle") == "auto"
+        ):
+            # The message already says rule, expectation and observation; the
+            # kit's own frames would only bury it.
+            path, line, _ = item.location
+            report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{call.excinfo.value}"
         if report.failed:
             report.sections.append(("conformance rule", f"{rule}\nSee SPEC.md, section for {rule.id}."))
         if report.when == "call" or (report.when == "setup" and not report.passed):
