@@ -80,15 +80,25 @@ def _implementation(config: pytest.Config) -> Implementation:
     return impl
 
 
-def rule_of(item: pytest.Item) -> Rule | None:
-    """The rule a collected test checks, or None for tests that are not conformance tests."""
+def rules_of(item: pytest.Item) -> list[Rule]:
+    """The rules a collected test checks (`@pytest.mark.rule("ID", ...)`), first the main one."""
     marker = item.get_closest_marker("rule")
     if marker is None:
-        return None
-    rule_id = marker.args[0] if marker.args else None
-    if rule_id not in RULES:
-        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rule({rule_id!r}) names no rule of SPEC.md")
-    return RULES[rule_id]
+        return []
+    if not marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rule() needs at least one rule ID")
+    unknown = [a for a in marker.args if a not in RULES]
+    if unknown:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.rule names no rule of SPEC.md: {', '.join(map(str, unknown))}"
+        )
+    return [RULES[a] for a in marker.args]
+
+
+def rule_of(item: pytest.Item) -> Rule | None:
+    """The main rule a collected test checks, or None for tests that are not conformance tests."""
+    found = rules_of(item)
+    return found[0] if found else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

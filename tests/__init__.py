@@ -1,0 +1,1 @@
+"""The project's own tests: the kit checks itself, the reference, and the buses it must catch."""

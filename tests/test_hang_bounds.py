@@ -1,0 +1,55 @@
+"""A bus that hangs makes tests fail, naming their rule, within the bound; the run goes on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suite(impl: str, *selection: str, bound: float = 0.5) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", f"--impl={impl}", f"--bound={bound}", "-q", "-p", "no:cacheprovider",
+         *selection],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc, time.monotonic() - started
+
+
+def test_publish_that_never_returns_fails_its_rules_quickly() -> None:
+    proc, took = run_suite(
+        "tests.broken_buses:hanging_publish",
+        "conformance/suite/test_policies.py::test_publish_does_not_wait_for_task_handler",
+        "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
+        "conformance/suite/test_worker.py::test_post_is_a_plain_call",
+    )
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "[POL-TASK-2]" in out and "[PUB-1]" in out, out
+    assert "still not done after 0.5 s" in out, out
+    # The worker dispatches through publish, so posting fails too; each names its own rule.
+    assert "[POST-1]" in out and "3 failed" in out, out
+    assert took < 30, f"the run took {took:.1f} s"
+
+
+def test_stop_worker_that_blocks_the_loop_fails_and_the_run_goes_on() -> None:
+    proc, took = run_suite(
+        "tests.broken_buses:loop_blocking_stop",
+        "conformance/suite/test_worker.py::test_stop_worker_delivers_what_was_posted_before",
+        "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
+    )
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "[WRK-2]" in out, out
+    assert "blocks the event loop's thread" in out, out
+    # The publish test passes; the blocked shutdown after it is a warning, not a PUB-1 failure.
+    assert "1 failed, 1 passed" in out, out
+    assert "blocked the event loop's thread; the thread was abandoned" in out, out
+    assert took < 30, f"the run took {took:.1f} s"
