@@ -13,7 +13,7 @@ import threading
 import types
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .adapter import Implementation, PolicyName
 from .rules import RULES, Rule
@@ -24,13 +24,18 @@ DEFAULT_BOUND = 2.0
 """Seconds any single wait may take before the test fails (`--bound` changes it)."""
 
 
+FailureKind = Literal["assertion", "hang", "crash"]
+"""How a test failed: a check did not hold, a call did not return in time, or something raised."""
+
+
 class RuleViolation(AssertionError):
     """A conformance failure: which rule, what was expected, what happened."""
 
-    def __init__(self, rule: Rule, expected: str, observed: str) -> None:
+    def __init__(self, rule: Rule, expected: str, observed: str, kind: FailureKind = "assertion") -> None:
         self.rule = rule
         self.expected = expected
         self.observed = observed
+        self.kind = kind
         super().__init__(f"[{rule.id}] {rule.title} ({rule.level})\n  expected: {expected}\n  observed: {observed}")
 
 
@@ -339,14 +344,14 @@ class Kit:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         if not await done.wait():
-            self.fail(what, f"still not done after {self.bound:g} s")
+            self.fail(what, f"still not done after {self.bound:g} s", kind="hang")
 
     # -- checking ----------------------------------------------------------------
 
-    def fail(self, expected: str, observed: str, rule: str | None = None) -> None:
+    def fail(self, expected: str, observed: str, rule: str | None = None, kind: FailureKind = "assertion") -> None:
         """Fail the test for its rule (or `rule`), saying what was expected and what happened."""
         __tracebackhide__ = True
-        raise RuleViolation(RULES[rule] if rule else self.rule, expected, observed)
+        raise RuleViolation(RULES[rule] if rule else self.rule, expected, observed, kind)
 
     def check(self, condition: object, expected: str, observed: str) -> None:
         """`fail(expected, observed)` unless `condition` holds."""
@@ -361,7 +366,9 @@ class Kit:
             return await asyncio.wait_for(awaitable, self.bound)
         except asyncio.TimeoutError:
             pass
-        self.fail(what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)")
+        self.fail(
+            what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)", kind="hang"
+        )
         raise AssertionError("unreachable")
 
     async def reached(self, gate: Gate, expected: str) -> None:

@@ -7,20 +7,24 @@ It stays out of the way: nothing happens unless collected tests carry the
 from __future__ import annotations
 
 import inspect
-from collections import defaultdict
 from collections.abc import Callable, Coroutine, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .adapter import Implementation
-from .kit import DEFAULT_BOUND, Kit, RuleViolation
+from .expectations import Expectation, ExpectationError, default_path, load
+from .kit import DEFAULT_BOUND, FailureKind, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
+from .report import TestResult, render_report, rule_verdicts
 from .rules import PROFILES, RULES, Rule
 from .runner import LOOPS, loop_factory, run_test
 
 _IMPL_KEY = pytest.StashKey[Implementation]()
-_RESULTS_KEY = pytest.StashKey[dict[str, dict[str, list[str]]]]()
+_RESULTS_KEY = pytest.StashKey[list[TestResult]]()
+_EXPECTATION_KEY = pytest.StashKey[Expectation]()
+_EXPECTATIONS_PATH_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +44,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--loop", choices=LOOPS, default="asyncio", help="event loop to run the tests on")
     group.addoption(
+        "--expectations",
+        metavar="PATH",
+        help="expectation file of known deviations (default: the bundled file for the implementation, "
+        "if any); 'none' runs without one",
+    )
+    group.addoption(
+        "--conformance-report",
+        metavar="PATH",
+        help="write a Markdown conformance report (rule, verdict, observed behaviour) to PATH",
+    )
+    group.addoption(
         "--bound",
         type=float,
         default=DEFAULT_BOUND,
@@ -51,8 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the `rule` marker."""
     config.addinivalue_line("markers", "rule(id): the SPEC.md rule a conformance test checks")
-    results: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    config.stash[_RESULTS_KEY] = results
+    config.stash[_RESULTS_KEY] = []
 
 
 def _implementation(config: pytest.Config) -> Implementation:
@@ -107,7 +121,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not rule_items:
         return
     impl = _implementation(config)
+    expectations = _expectations(config, impl)
     for item, rule in rule_items:
+        entry = expectations.get(test_key(item))
+        if entry is not None:
+            if entry.rule != rule.id:
+                raise pytest.UsageError(
+                    f"expectation for {test_key(item)} names rule {entry.rule}, but the test checks {rule.id}"
+                )
+            item.stash[_EXPECTATION_KEY] = entry
         if rule.profile not in impl.profiles:
             item.add_marker(
                 pytest.mark.skip(
@@ -115,6 +137,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     f"(claims: {', '.join(sorted(impl.profiles))})"
                 )
             )
+
+
+def test_key(item: pytest.Item) -> str:
+    """`file.py::test_name`: how expectation files and reports name a test, wherever the suite lives."""
+    return "::".join([item.path.name, *item.nodeid.split("::")[1:]])
+
+
+def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expectation]:
+    """The entries of the expectation file that apply to this implementation's version and loop."""
+    chosen = config.getoption("expectations")
+    if chosen == "none":
+        return {}
+    path = Path(chosen) if chosen else default_path(impl.name)
+    if path is None:
+        return {}
+    try:
+        entries = load(path)
+    except ExpectationError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[_EXPECTATIONS_PATH_KEY] = str(path)
+    loop = config.getoption("loop")
+    return {e.test: e for e in entries if e.applies_to(impl.version, loop)}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -167,53 +211,106 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
+def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None) -> FailureKind:
+    if excinfo is not None and isinstance(excinfo.value, RuleViolation):
+        return excinfo.value.kind
+    return "crash"
+
+
+def _observed(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
+    if excinfo is None:
+        return ""
+    if isinstance(excinfo.value, RuleViolation):
+        return excinfo.value.observed
+    return f"raised {describe(excinfo.value)}"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the rule to every report, and count verdicts per rule."""
+    """Attach the rule to every report, apply the expectations, and record each verdict."""
     report = yield
     rule = rule_of(item)
-    if rule is not None:
-        report.user_properties.append(("rule", rule.id))
-        if (
-            report.failed
-            and call.excinfo is not None
-            and call.excinfo.errisinstance(RuleViolation)
-            and item.config.getoption("tbstyle") == "auto"
-        ):
-            # The message already says rule, expectation and observation; the
-            # kit's own frames would only bury it.
-            path, line, _ = item.location
-            report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{call.excinfo.value}"
-        if report.failed:
-            report.sections.append(("conformance rule", f"{rule}\nSee SPEC.md, section for {rule.id}."))
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            outcome = "skipped" if report.skipped else report.outcome
-            item.config.stash[_RESULTS_KEY][rule.id][outcome].append(item.nodeid)
+    if rule is None:
+        return report
+    report.user_properties.append(("rule", rule.id))
+    expectation = item.stash.get(_EXPECTATION_KEY, None)
+    kind = _failure_kind(call.excinfo)
+    if (
+        report.failed
+        and call.excinfo is not None
+        and call.excinfo.errisinstance(RuleViolation)
+        and item.config.getoption("tbstyle") == "auto"
+    ):
+        # The message already says rule, expectation and observation; the
+        # kit's own frames would only bury it.
+        path, line, _ = item.location
+        report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{call.excinfo.value}"
+    if report.when == "call" and expectation is not None:
+        if report.failed and kind == expectation.kind:
+            report.outcome = "skipped"
+            report.wasxfail = f"{rule.id}: {expectation.observed}"
+        elif report.failed:
+            report.sections.append(
+                (
+                    "expectation",
+                    f"listed as an expected {expectation.kind} failure, but it failed as {kind}: "
+                    "update the expectation file if the behaviour really changed",
+                )
+            )
+        elif report.passed:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"unexpected pass: {test_key(item)} now conforms to {rule.id}; "
+                f"remove it from the expectations ({item.config.stash[_EXPECTATIONS_PATH_KEY]})"
+            )
+    if report.failed:
+        report.sections.append(("conformance rule", f"{rule}\nSee SPEC.md, section for {rule.id}."))
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if hasattr(report, "wasxfail"):
+            verdict = "xfail"
+        elif report.skipped:
+            verdict = "skip"
+        else:
+            verdict = "pass" if report.passed else "fail"
+        item.config.stash[_RESULTS_KEY].append(
+            TestResult(
+                test=test_key(item),
+                rule=rule.id,
+                verdict=verdict,
+                kind=kind if report.failed or verdict == "xfail" else None,
+                observed=expectation.observed if verdict == "xfail" and expectation else _observed(call.excinfo),
+            )
+        )
     return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the verdict per rule: which rules pass, fail, or were skipped."""
+    """Print the verdict per rule, and write the Markdown report if asked."""
     results = config.stash.get(_RESULTS_KEY, None)
     if not results or _IMPL_KEY not in config.stash:
         return
     impl = config.stash[_IMPL_KEY]
-    verdicts: dict[str, list[str]] = defaultdict(list)
-    for rule_id, outcomes in results.items():
-        if outcomes.get("failed"):
-            verdicts["fail"].append(rule_id)
-        elif outcomes.get("passed"):
-            verdicts["pass"].append(rule_id)
-        else:
-            verdicts["skipped"].append(rule_id)
+    verdicts = rule_verdicts(results)
     tr = terminalreporter
     tr.section(f"conformance of {impl.name} {impl.version}")
+    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in ("pass", "fail", "xfail", "skip")}
     tr.write_line(
-        f"{len(results)} rules checked: {len(verdicts['pass'])} pass, {len(verdicts['fail'])} fail, "
-        f"{len(verdicts['skipped'])} skipped"
+        f"{len(verdicts)} rules checked: {counts['pass']} pass, {counts['fail']} fail, "
+        f"{counts['xfail']} expected to fail, {counts['skip']} skipped"
     )
-    for rule_id in sorted(verdicts["fail"], key=list(RULES).index):
-        rule = RULES[rule_id]
-        tr.write_line(f"  FAIL {rule}", red=True)
+    for rule_id, verdict in verdicts.items():
+        if verdict == "fail":
+            tr.write_line(f"  FAIL  {RULES[rule_id]}", red=True)
+        elif verdict == "xfail":
+            tr.write_line(f"  XFAIL {RULES[rule_id]}", yellow=True)
+    target = config.getoption("conformance_report")
+    if target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            render_report(impl.name, impl.version, sorted(impl.profiles), config.getoption("loop"), results),
+            encoding="utf-8",
+        )
+        tr.write_line(f"conformance report written to {path}")

@@ -77,6 +77,7 @@ def run_test(
             f"the test finishes within {hard_bound:g} s",
             "it was still running: the implementation blocks the event loop's thread "
             "(or deadlocks), so not even a timeout could fire; its thread was abandoned",
+            kind="hang",
         )
     if "error" in outcome:
         raise outcome["error"]
@@ -95,6 +96,7 @@ async def _body(
                 kit.rule,
                 f"the test finishes within {hard_bound:g} s",
                 "it was still waiting: a call of the implementation never returned",
+                kind="hang",
             ) from None
     except BaseException as exc:
         outcome["body_error"] = exc

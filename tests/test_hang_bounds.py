@@ -13,8 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_suite(impl: str, *selection: str, bound: float = 0.5) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", f"--impl={impl}", f"--bound={bound}", "-q", "-p", "no:cacheprovider",
-         *selection],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--impl={impl}",
+            f"--bound={bound}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *selection,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

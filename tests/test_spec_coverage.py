@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = (ROOT / "SPEC.md").read_text(encoding="utf-8")
 SUITE = ROOT / "conformance" / "suite"
 
-HEADING = re.compile(r"^### (?P<id>[A-Z]+(?:-[A-Z]+)*-\d+) \((?P<level>MUST|SHOULD|MAY), (?P<profile>\w+)\) (?P<title>.+)$")
+HEADING = re.compile(
+    r"^### (?P<id>[A-Z]+(?:-[A-Z]+)*-\d+) \((?P<level>MUST|SHOULD|MAY), (?P<profile>\w+)\) (?P<title>.+)$"
+)
 
 
 def spec_rules() -> dict[str, dict[str, str]]:
