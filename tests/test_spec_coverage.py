@@ -89,9 +89,9 @@ def test_every_suite_test_names_a_rule() -> None:
     for path in sorted(SUITE.glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
-                if not any(ast.unparse(d).startswith("pytest.mark.rule(") for d in node.decorator_list):
-                    unmarked.append(f"{path.name}::{node.name}")
+            is_test = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+            if is_test and not any(ast.unparse(d).startswith("pytest.mark.rule(") for d in node.decorator_list):
+                unmarked.append(f"{path.name}::{node.name}")
     assert not unmarked, f"conformance tests without @pytest.mark.rule: {', '.join(unmarked)}"
 
 
