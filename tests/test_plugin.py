@@ -99,7 +99,7 @@ async def test_wrong(kit):
             "*[[]PUB-2[]] Unrelated types receive nothing (MUST)",
             "*expected: the thing the rule asks for",
             "*observed: what the bus did instead",
-            "*FAIL PUB-2 (MUST, core): Unrelated types receive nothing",
+            "*FAIL  PUB-2 (MUST, core): Unrelated types receive nothing",
         ]
     )
 
