@@ -225,6 +225,12 @@ def _observed(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
     return f"raised {describe(excinfo.value)}"
 
 
+def _expected(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
+    if excinfo is not None and isinstance(excinfo.value, RuleViolation):
+        return excinfo.value.expected
+    return ""
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -280,7 +286,9 @@ def pytest_runtest_makereport(
                 rule=rule.id,
                 verdict=verdict,
                 kind=kind if report.failed or verdict == "xfail" else None,
-                observed=expectation.observed if verdict == "xfail" and expectation else _observed(call.excinfo),
+                observed=_observed(call.excinfo) if verdict in ("fail", "xfail") else "",
+                expected=_expected(call.excinfo) if verdict in ("fail", "xfail") else "",
+                explanation=expectation.observed if verdict == "xfail" and expectation else "",
             )
         )
     return report

@@ -35,6 +35,11 @@ class TestResult:
     verdict: str
     kind: str | None
     observed: str
+    """What the kit saw (for failures): its `observed` text, or what was raised."""
+    expected: str = ""
+    """What the rule expected (for failures the kit's checks caught)."""
+    explanation: str = ""
+    """The expectation file's sentence, for expected failures."""
 
 
 def rule_verdicts(results: Iterable[TestResult]) -> dict[str, str]:
@@ -90,7 +95,13 @@ def render_report(name: str, version: str, profiles: list[str], loop: str, resul
         for r in by_rule[rule_id]:
             if r.verdict in ("fail", "xfail"):
                 kind = f" [{r.kind}]" if r.kind else ""
-                lines.append(f"- `{r.test}`{kind}: {_clean(r.observed)}")
+                why = f"{_clean(r.explanation)} " if r.explanation else ""
+                seen = (
+                    f"expected {_clean(r.expected)}; observed {_clean(r.observed)}"
+                    if r.expected
+                    else _clean(r.observed)
+                )
+                lines.append(f"- `{r.test}`{kind}: {why}(kit: {seen})")
         lines.append("")
     lines += ["## Every rule", "", "| rule | level | profile | verdict | tests |", "|---|---|---|---|---|"]
     for rule_id, verdict in verdicts.items():

@@ -106,3 +106,25 @@ def test_suite_ids_are_read_from_the_source() -> None:
     ids = suite_test_ids()
     assert HANGING_TEST in ids
     assert all("::test_" in i or "::Test" in i for i in ids)
+
+
+def test_every_pico_ioc_entry_is_a_real_deviation(tmp_path: Path) -> None:
+    """Without its file, each listed pico-ioc test fails: removing any single entry fails the run."""
+    from conformance.expectations import BUNDLED
+
+    entries = load(BUNDLED / "pico-ioc.toml")
+    nodes = sorted({f"conformance/suite/{e.test}" for e in entries})
+    proc = run(tmp_path, "pico-ioc", "", *nodes)
+    assert proc.returncode == 1, proc.stdout
+    assert f"{len(nodes)} failed" in proc.stdout, proc.stdout
+    assert "passed" not in proc.stdout.splitlines()[-1], proc.stdout
+
+
+def test_pico_ioc_entries_name_the_installed_version() -> None:
+    import importlib.metadata
+
+    from conformance.expectations import BUNDLED
+
+    version = importlib.metadata.version("pico-ioc")
+    entries = load(BUNDLED / "pico-ioc.toml")
+    assert all(e.applies_to(version, "asyncio") for e in entries), f"entries do not cover pico-ioc {version}"
