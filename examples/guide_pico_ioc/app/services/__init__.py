@@ -1,0 +1,1 @@
+"""The guide's services: one publisher, two subscribers."""
