@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import types
@@ -281,6 +282,21 @@ class Kit:
         """A new event class called `name`, subclassing `base` or the implementation's `Event`."""
         return type(name, (base if base is not None else self.impl.event_type,), {})
 
+    def numbered_event(self, name: str = "Numbered") -> Any:
+        """A new frozen dataclass event with one field `n`, so messages can say which event it was."""
+        return dataclasses.make_dataclass(name, [("n", int)], bases=(self.impl.event_type,), frozen=True)
+
+    def error_class(self, name: str) -> type[BaseException]:
+        """The implementation's exception class `name`; the test fails if it has none."""
+        cls = self.impl.error(name)
+        if cls is None:
+            self.fail(
+                f"the bus module (or its package) exports an exception class called {name}",
+                f"{self.impl.name} has no exception class of that name",
+            )
+        assert cls is not None  # fail raised
+        return cls
+
     def on(self, event_type: Any, **options: Any) -> Callable[[T], T]:
         """The implementation's `@subscribe(event_type, ...)` decorator.
 
@@ -370,6 +386,33 @@ class Kit:
             what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)", kind="hang"
         )
         raise AssertionError("unreachable")
+
+    async def raised(self, call: Callable[[], Awaitable[Any]], what: str) -> Exception | None:
+        """Await `call()` within the bound; the exception it raised (calling or awaiting), or None."""
+        __tracebackhide__ = True
+        try:
+            await self.within(call(), what)
+        except RuleViolation:
+            raise
+        except Exception as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def raised_now(call: Callable[[], Any]) -> Exception | None:
+        """Call `call()`; the exception it raised, or None."""
+        try:
+            call()
+        except Exception as exc:
+            return exc
+        return None
+
+    async def raised_in_thread(self, call: Callable[[], Any], what: str) -> Exception | None:
+        """Run `call()` on a new thread (it may block); the exception it raised there, or None."""
+        box: list[Exception | None] = []
+        thread = self.thread(lambda: box.append(self.raised_now(call)), "caller")
+        await self.join(thread, what)
+        return box[0]
 
     async def reached(self, gate: Gate, expected: str) -> None:
         """Fail unless `gate` opens within the bound."""

@@ -2,14 +2,13 @@
 `publish_sync` and the named exception classes."""
 
 import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from conformance.adapter import ERROR_NAMES
-from conformance.kit import Gate, Kit, Recorder, RuleViolation, describe
+from conformance.kit import Gate, Kit, Recorder, describe
 
 # Annotations here must stay real objects (no `from __future__ import annotations`):
 # containers resolve constructor parameters from them.
@@ -19,51 +18,6 @@ QUEUE_SIZE = 2
 
 
 # -- local helpers (candidates for kit.py) --------------------------------------------
-
-
-def _numbered(kit: Kit, name: str = "Numbered") -> Any:
-    """A frozen dataclass event with one field `n`, so failure messages show which event it was."""
-    return dataclasses.make_dataclass(name, [("n", int)], bases=(kit.Event,), frozen=True)
-
-
-async def _raised(kit: Kit, call: Callable[[], Awaitable[Any]], what: str) -> Exception | None:
-    """Await `call()` within the bound; the exception it raised (at the call or when awaited), or None."""
-    try:
-        await kit.within(call(), what)
-    except RuleViolation:
-        raise
-    except Exception as exc:
-        return exc
-    return None
-
-
-def _raised_now(call: Callable[[], Any]) -> Exception | None:
-    """Call `call()`; the exception it raised, or None."""
-    try:
-        call()
-    except Exception as exc:
-        return exc
-    return None
-
-
-async def _raised_in_thread(kit: Kit, call: Callable[[], Any], what: str) -> Exception | None:
-    """Run `call()` on a new thread (it may block); the exception it raised there, or None."""
-    box: list[Exception | None] = []
-    thread = kit.thread(lambda: box.append(_raised_now(call)), "caller")
-    await kit.join(thread, what)
-    return box[0]
-
-
-def _error_class(kit: Kit, name: str) -> type[BaseException]:
-    """The implementation's exception class `name`; the test fails if there is none."""
-    cls = kit.impl.error(name)
-    if cls is None:
-        kit.fail(
-            f"the bus module (or its package) exports an exception class called {name}",
-            f"{kit.impl.name} has no exception class of that name",
-        )
-    assert cls is not None  # kit.fail raised
-    return cls
 
 
 def _add(kit: Kit, bus: Any, event_type: Any, fn: Callable[..., Any], **options: Any) -> None:
@@ -87,7 +41,7 @@ def _decorator(kit: Kit, event_type: Any, **options: Any) -> Callable[[Any], Any
 
 def _post(kit: Kit, bus: Any, event: Any) -> None:
     """`bus.post(event)` on the loop's thread while a worker runs; fails if it raises."""
-    exc = _raised_now(lambda: bus.post(event))
+    exc = kit.raised_now(lambda: bus.post(event))
     if exc is not None:
         kit.fail(
             f"post({event!r}) with the worker running and room in the queue is accepted", f"raised {describe(exc)}"
@@ -96,7 +50,7 @@ def _post(kit: Kit, bus: Any, event: Any) -> None:
 
 def _expect_closed(kit: Kit, exc: Exception | None, call: str, rec: Recorder) -> None:
     """Check that `call` raised EventBusClosedError (`exc`) and that no handler ran."""
-    closed = _error_class(kit, "EventBusClosedError")
+    closed = kit.error_class("EventBusClosedError")
     if exc is None:
         kit.fail(f"{call} raises EventBusClosedError", f"it returned normally; handler calls so far: {rec.labels()}")
     elif not isinstance(exc, closed):
@@ -106,12 +60,6 @@ def _expect_closed(kit: Kit, exc: Exception | None, call: str, rec: Recorder) ->
     kit.check(rec.count() == 0, f"no handler runs for {call}", f"handler calls: {rec.labels()}")
 
 
-async def _yield_to_loop(times: int = 10) -> None:
-    """Let the loop run other ready callbacks a few rounds (never used to decide an order)."""
-    for _ in range(times):
-        await asyncio.sleep(0)
-
-
 async def _hold_worker(kit: Kit, bus: Any, rec: Recorder, release: Gate) -> Any:
     """Subscribe an async INLINE handler that holds the worker on `release` during event 0,
     start the worker, post event 0, and return once its handler has been entered.
@@ -119,7 +67,7 @@ async def _hold_worker(kit: Kit, bus: Any, rec: Recorder, release: Gate) -> Any:
     The handler awaits an asyncio gate, so the loop stays free while the worker is held.
     Returns the event class (a `numbered` one).
     """
-    Numbered = _numbered(kit)
+    Numbered = kit.numbered_event()
     entered = kit.gate("the handler of event 0 entered")
 
     async def handler(event: Any) -> None:
@@ -148,7 +96,7 @@ async def test_publish_after_container_shutdown_raises_closed(kit: Kit) -> None:
     kit.add(bus, Ping, rec.sync_handler("sync"))
     kit.add(bus, Ping, rec.async_handler("async"))
     await kit.within(container.cleanup_all_async(), "container.cleanup_all_async() returns")
-    exc = await _raised(kit, lambda: bus.publish(Ping()), "publish after shutdown returns or raises")
+    exc = await kit.raised(lambda: bus.publish(Ping()), "publish after shutdown returns or raises")
     _expect_closed(kit, exc, "publish(event) after container.cleanup_all_async() returned", rec)
 
 
@@ -172,7 +120,7 @@ async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit
         container.cleanup_all_async(),
         "container.cleanup_all_async() returns (the bus's worker was started and is idle)",
     )
-    exc = await _raised(kit, lambda: bus.publish(Ping()), "publish after shutdown returns or raises")
+    exc = await kit.raised(lambda: bus.publish(Ping()), "publish after shutdown returns or raises")
     _expect_closed(
         kit,
         exc,
@@ -191,7 +139,7 @@ async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
     rec = kit.recorder()
     kit.add(bus, Ping, rec.sync_handler("sync"))
     await kit.within(container.cleanup_all_async(), "container.cleanup_all_async() returns")
-    exc = _raised_now(lambda: bus.post(Ping()))
+    exc = kit.raised_now(lambda: bus.post(Ping()))
     _expect_closed(
         kit,
         exc,
@@ -214,7 +162,7 @@ async def test_post_from_a_thread_after_shutdown_with_running_worker_raises_clos
         container.cleanup_all_async(),
         "container.cleanup_all_async() returns (the bus's worker was started and is idle)",
     )
-    exc = await _raised_in_thread(kit, lambda: bus.post(Ping()), "post from a producer thread returns or raises")
+    exc = await kit.raised_in_thread(lambda: bus.post(Ping()), "post from a producer thread returns or raises")
     _expect_closed(kit, exc, "post(event) from another thread after container.cleanup_all_async() returned", rec)
 
 
@@ -295,9 +243,9 @@ async def test_once_handler_that_raised_is_not_called_again(kit: Kit) -> None:
         raise RuntimeError("once-handler failure (raised on purpose by the test)")
 
     _add(kit, bus, Ping, fails, once=True)
-    first = await _raised(kit, lambda: bus.publish(Ping()), "first publish returns or raises")
+    first = await kit.raised(lambda: bus.publish(Ping()), "first publish returns or raises")
     # Whether and how the exception reaches the publisher is ERR-1's business, not this rule's.
-    second = await _raised(kit, lambda: bus.publish(Ping()), "second publish returns or raises")
+    second = await kit.raised(lambda: bus.publish(Ping()), "second publish returns or raises")
     kit.check(
         rec.count("once") == 1,
         "a once=True handler is not called again for a later dispatch, even when its one call raised",
@@ -326,7 +274,7 @@ async def test_once_handler_is_skipped_by_a_dispatch_that_starts_while_it_runs(k
     first = asyncio.ensure_future(bus.publish(Ping()))
     try:
         await kit.reached(entered, "the first publish calls the once=True handler")
-        second = await _raised(kit, lambda: bus.publish(Ping()), "a second publish, started later, returns")
+        second = await kit.raised(lambda: bus.publish(Ping()), "a second publish, started later, returns")
         kit.check(
             second is None and rec.count("once") == 1,
             "a dispatch started after the first one (while the first one's once=True handler still runs) "
@@ -398,7 +346,7 @@ async def test_unsubscribe_removes_the_handler(kit: Kit) -> None:
     kit.add(bus, Ping, rec.sync_handler("stays"))
     await kit.within(bus.publish(Ping()), "first publish returns")
     for fn in (gone_sync, gone_async):
-        exc = _raised_now(lambda fn=fn: bus.unsubscribe(Ping, fn))
+        exc = kit.raised_now(lambda fn=fn: bus.unsubscribe(Ping, fn))
         if exc is not None:
             kit.fail("unsubscribe(Ping, fn) of a registered handler returns", f"raised {describe(exc)}")
     await kit.within(bus.publish(Ping()), "second publish returns")
@@ -426,7 +374,7 @@ async def test_unsubscribe_removes_a_bound_method(kit: Kit) -> None:
     await kit.within(bus.publish(Ping()), "first publish returns")
     # `listener.on_ping` is evaluated again, as in `bus.unsubscribe(Ping, self.on_ping)`: a new
     # bound-method object, equal (==) to the registered one.
-    exc = _raised_now(lambda: bus.unsubscribe(Ping, listener.on_ping))
+    exc = kit.raised_now(lambda: bus.unsubscribe(Ping, listener.on_ping))
     if exc is not None:
         kit.fail("unsubscribe(Ping, listener.on_ping) returns", f"raised {describe(exc)}")
     await kit.within(bus.publish(Ping()), "second publish returns")
@@ -445,7 +393,7 @@ async def test_unsubscribe_of_a_type_nobody_subscribed_to_is_a_no_op(kit: Kit) -
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    exc = _raised_now(lambda: bus.unsubscribe(Ping, rec.sync_handler("never")))
+    exc = kit.raised_now(lambda: bus.unsubscribe(Ping, rec.sync_handler("never")))
     kit.check(
         exc is None,
         "unsubscribe(Ping, fn) for a type nobody subscribed to returns normally",
@@ -468,7 +416,7 @@ async def test_unsubscribe_of_an_unknown_handler_keeps_the_others(kit: Kit) -> N
     kit.add(bus, Pong, pong_only)
     removed = rec.sync_handler("removed")
     kit.add(bus, Ping, removed)
-    exc = _raised_now(lambda: bus.unsubscribe(Ping, removed))
+    exc = kit.raised_now(lambda: bus.unsubscribe(Ping, removed))
     if exc is not None:
         kit.fail("unsubscribe(Ping, fn) of a registered handler returns", f"raised {describe(exc)}")
     cases = [
@@ -477,7 +425,7 @@ async def test_unsubscribe_of_an_unknown_handler_keeps_the_others(kit: Kit) -> N
         ("a function already unsubscribed", lambda: bus.unsubscribe(Ping, removed)),
     ]
     for what, call in cases:
-        exc = _raised_now(call)
+        exc = kit.raised_now(call)
         if exc is not None:
             kit.fail(f"unsubscribe(Ping, fn) of {what} returns normally (a no-op)", f"raised {describe(exc)}")
     await kit.within(bus.publish(Ping()), "publish Ping returns")
@@ -620,10 +568,10 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     delivered = rec.count()
     after = kit.recorder()
     # Subscribing on a closed bus may raise or be accepted (IMPL-11); either way nothing may run.
-    _raised_now(lambda: kit.add(bus, Numbered, after.sync_handler("late")))
-    exc = await _raised(kit, lambda: bus.publish(Numbered(3)), "publish after aclose returns or raises")
+    kit.raised_now(lambda: kit.add(bus, Numbered, after.sync_handler("late")))
+    exc = await kit.raised(lambda: bus.publish(Numbered(3)), "publish after aclose returns or raises")
     _expect_closed(kit, exc, "publish(event) after aclose() returned", after)
-    exc = _raised_now(lambda: bus.post(Numbered(4)))
+    exc = kit.raised_now(lambda: bus.post(Numbered(4)))
     _expect_closed(kit, exc, "post(event) after aclose() returned", after)
     kit.check(rec.count() == delivered, "no handler runs after aclose", f"handler calls: {rec.labels()}")
 
@@ -640,9 +588,9 @@ async def test_aclose_without_worker_closes(kit: Kit) -> None:
     kit.add(bus, Ping, rec.sync_handler("sync"))
     kit.add(bus, Ping, rec.async_handler("async"))
     await kit.within(bus.aclose(), "aclose of a bus whose worker never started returns")
-    exc = await _raised(kit, lambda: bus.publish(Ping()), "publish after aclose returns or raises")
+    exc = await kit.raised(lambda: bus.publish(Ping()), "publish after aclose returns or raises")
     _expect_closed(kit, exc, "publish(event) after aclose() returned (the worker never started)", rec)
-    exc = await _raised_in_thread(kit, lambda: bus.post(Ping()), "post from a producer thread returns or raises")
+    exc = await kit.raised_in_thread(lambda: bus.post(Ping()), "post from a producer thread returns or raises")
     _expect_closed(kit, exc, "post(event) from another thread after aclose() returned", rec)
 
 
@@ -660,7 +608,7 @@ async def test_publish_sync_without_a_loop_runs_sync_handlers_before_returning(k
     seen: dict[str, Any] = {}
 
     def caller() -> None:  # a thread of its own: no event loop runs here
-        seen["error"] = _raised_now(lambda: bus.publish_sync(event))
+        seen["error"] = kit.raised_now(lambda: bus.publish_sync(event))
         seen["calls"] = rec.labels()
 
     await kit.join(kit.thread(caller, "publish_sync"), "publish_sync called where no loop runs returns")
@@ -692,7 +640,7 @@ async def test_publish_sync_without_a_loop_awaits_async_handlers_before_returnin
     seen: dict[str, Any] = {}
 
     def caller() -> None:
-        seen["error"] = _raised_now(lambda: bus.publish_sync(Ping()))
+        seen["error"] = kit.raised_now(lambda: bus.publish_sync(Ping()))
         seen["calls"] = rec.labels()
 
     await kit.join(kit.thread(caller, "publish_sync"), "publish_sync called where no loop runs returns")
@@ -715,7 +663,7 @@ async def test_publish_sync_on_a_running_loop_schedules_the_publish(kit: Kit) ->
     rec = kit.recorder()
     kit.add(bus, Ping, rec.async_handler("async"))
     event = Ping()
-    exc = _raised_now(lambda: bus.publish_sync(event))
+    exc = kit.raised_now(lambda: bus.publish_sync(event))
     if exc is not None:
         kit.fail("publish_sync(event) on a running loop returns (it schedules the publish)", f"raised {describe(exc)}")
     kit.check(
@@ -728,7 +676,7 @@ async def test_publish_sync_on_a_running_loop_schedules_the_publish(kit: Kit) ->
             "after publish_sync on a running loop, the event is delivered once the caller yields to the loop",
             f"the async handler was not called within {kit.bound:g} s",
         )
-    await _yield_to_loop()  # give a duplicate delivery the chance to show
+    await kit.settle()  # give a duplicate delivery the chance to show
     kit.check(
         rec.count() == 1 and rec.calls[0].event is event,
         "the scheduled publish delivers the event exactly once, to the handler, as the same object",
@@ -748,7 +696,7 @@ async def test_publish_sync_from_a_sync_handler_schedules_the_publish(kit: Kit) 
 
     def outer(event: Any) -> None:  # a `def` function on the running loop: publish_sync's use case
         rec.record("outer-start", event)
-        exc = _raised_now(lambda: bus.publish_sync(Inner()))
+        exc = kit.raised_now(lambda: bus.publish_sync(Inner()))
         if exc is not None:
             errors.append(exc)
         rec.record("outer-end", event)
@@ -766,7 +714,7 @@ async def test_publish_sync_from_a_sync_handler_schedules_the_publish(kit: Kit) 
             "the event given to publish_sync inside a sync handler is delivered once the loop gets control",
             f"its async handler was not called within {kit.bound:g} s; calls: {rec.labels()}",
         )
-    await _yield_to_loop()
+    await kit.settle()
     labels = rec.labels()
     kit.check(
         labels.count("inner") == 1 and labels.index("outer-end") < labels.index("inner"),
@@ -805,7 +753,7 @@ async def test_full_queue_raises_queue_full_error(kit: Kit) -> None:
         accepted: list[int] = []
         error: Exception | None = None
         for n in range(1, QUEUE_SIZE + 2):
-            error = _raised_now(lambda n=n: bus.post(Numbered(n)))
+            error = kit.raised_now(lambda n=n: bus.post(Numbered(n)))
             if error is not None:
                 break
             accepted.append(n)
@@ -814,7 +762,7 @@ async def test_full_queue_raises_queue_full_error(kit: Kit) -> None:
                 f"with max_queue_size={QUEUE_SIZE} and the worker held, one of {QUEUE_SIZE + 1} posts raises",
                 f"all {QUEUE_SIZE + 1} posts returned normally",
             )
-        full = _error_class(kit, "EventBusQueueFullError")
+        full = kit.error_class("EventBusQueueFullError")
         kit.check(
             isinstance(error, full),
             "post on a full queue raises EventBusQueueFullError",
@@ -842,20 +790,20 @@ async def test_full_queue_raises_queue_full_error_in_a_producer_thread(kit: Kit)
 
         def producer() -> None:
             for n in range(1, QUEUE_SIZE + 2):
-                outcomes.append(_raised_now(lambda n=n: bus.post(Numbered(n))))
+                outcomes.append(kit.raised_now(lambda n=n: bus.post(Numbered(n))))
                 if outcomes[-1] is not None:
                     return
 
         await kit.join(kit.thread(producer, "producer"), f"{QUEUE_SIZE + 1} posts from a producer thread return")
         error = outcomes[-1]
         if error is None:
-            await _yield_to_loop()  # let callbacks the posts may have scheduled run, so the log shows them
+            await kit.settle()  # let callbacks the posts may have scheduled run, so the log shows them
             kit.fail(
                 f"with max_queue_size={QUEUE_SIZE} and the worker held, one of {QUEUE_SIZE + 1} posts "
                 "from a producer thread raises, in that thread",
                 f"all {QUEUE_SIZE + 1} posts returned normally in the producer thread (log: {kit.log_summary()})",
             )
-        full = _error_class(kit, "EventBusQueueFullError")
+        full = kit.error_class("EventBusQueueFullError")
         kit.check(
             isinstance(error, full),
             "post on a full queue from a producer thread raises EventBusQueueFullError in that thread",
@@ -878,10 +826,10 @@ async def test_post_without_worker_raises_event_bus_error_if_it_raises(kit: Kit)
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
-    exc = _raised_now(lambda: bus.post(Ping()))
+    exc = kit.raised_now(lambda: bus.post(Ping()))
     if exc is None:
         return  # buffering until a worker runs is allowed (IMPL-4); POST-5 checks the delivery
-    base = _error_class(kit, "EventBusError")
+    base = kit.error_class("EventBusError")
     kit.check(
         isinstance(exc, base),
         "post without a worker, when it raises, raises an EventBusError (or a subclass)",
@@ -896,10 +844,10 @@ async def test_post_after_stop_worker_raises_event_bus_error_if_it_raises(kit: K
     bus = kit.new_bus()
     await kit.within(bus.start_worker(), "start_worker returns")
     await kit.within(bus.stop_worker(), "stop_worker returns")
-    exc = await _raised_in_thread(kit, lambda: bus.post(Ping()), "post from a producer thread returns or raises")
+    exc = await kit.raised_in_thread(lambda: bus.post(Ping()), "post from a producer thread returns or raises")
     if exc is None:
         return  # buffering until a worker runs again is allowed (IMPL-4); POST-6 checks the delivery
-    base = _error_class(kit, "EventBusError")
+    base = kit.error_class("EventBusError")
     kit.check(
         isinstance(exc, base),
         "post after stop_worker (no worker running), when it raises, raises an EventBusError (or a subclass)",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.kit import Kit, RuleViolation, describe
+from conformance.kit import Kit, describe
 
 # Annotations here must stay real objects (no `from __future__ import annotations`):
 # containers resolve constructor parameters from them.
@@ -23,26 +23,6 @@ PER_SUBSCRIBER = 50
 
 
 # -- local helpers (candidates for kit.py) --------------------------------------------
-
-
-async def _raised(kit: Kit, call: Callable[[], Awaitable[Any]], what: str) -> Exception | None:
-    """Await `call()` within the bound; the exception it raised (at the call or when awaited), or None."""
-    try:
-        await kit.within(call(), what)
-    except RuleViolation:
-        raise
-    except Exception as exc:
-        return exc
-    return None
-
-
-def _raised_now(call: Callable[[], Any]) -> Exception | None:
-    """Call `call()`; the exception it raised, or None."""
-    try:
-        call()
-    except Exception as exc:
-        return exc
-    return None
 
 
 class NotAnEvent:
@@ -100,7 +80,7 @@ async def test_publishing_the_event_class_raises(kit: Kit) -> None:
     rec = kit.recorder()
     kit.add(bus, Ping, rec.sync_handler("sync"))
     kit.add(bus, Ping, rec.async_handler("async"))
-    exc = await _raised(kit, lambda: bus.publish(Ping), "publish(Ping) returns or raises")
+    exc = await kit.raised(lambda: bus.publish(Ping), "publish(Ping) returns or raises")
     kit.check(
         exc is not None,
         "publish(Ping), given the event class instead of an instance, raises an error",
@@ -122,7 +102,7 @@ async def test_publishing_non_event_objects_raises(kit: Kit) -> None:
     kit.add(bus, Ping, rec.sync_handler("ping"))
     accepted = []
     for what, value in _non_events(kit)[:-1]:
-        exc = await _raised(kit, lambda value=value: bus.publish(value), f"publish({what}) returns or raises")
+        exc = await kit.raised(lambda value=value: bus.publish(value), f"publish({what}) returns or raises")
         if exc is None:
             accepted.append(what)
     kit.check(
@@ -142,7 +122,7 @@ async def test_posting_non_events_raises_in_the_caller(kit: Kit) -> None:
     kit.add(bus, Ping, rec.sync_handler("ping"))
     # With the worker running, an error from post can only be about the event.
     await kit.within(bus.start_worker(), "start_worker returns")
-    accepted = [what for what, value in _non_events(kit) if _raised_now(lambda value=value: bus.post(value)) is None]
+    accepted = [what for what, value in _non_events(kit) if kit.raised_now(lambda value=value: bus.post(value)) is None]
     kit.check(
         not accepted,
         "post (on the loop's thread, the worker running) of an object that is not an Event instance raises "
@@ -159,7 +139,7 @@ async def test_posting_non_events_from_a_thread_raises_in_that_thread(kit: Kit) 
     accepted: list[str] = []
 
     def producer() -> None:
-        accepted.extend(what for what, value in cases if _raised_now(lambda value=value: bus.post(value)) is None)
+        accepted.extend(what for what, value in cases if kit.raised_now(lambda value=value: bus.post(value)) is None)
 
     await kit.join(kit.thread(producer, "producer"), "posts of non-events from a producer thread return or raise")
     kit.check(
@@ -178,7 +158,7 @@ async def test_subscribing_a_non_callable_raises(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
-    accepted = [what for what, fn in NON_CALLABLES if _raised_now(lambda fn=fn: kit.add(bus, Ping, fn)) is None]
+    accepted = [what for what, fn in NON_CALLABLES if kit.raised_now(lambda fn=fn: kit.add(bus, Ping, fn)) is None]
     kit.check(
         not accepted,
         "subscribe(Ping, fn) with a fn that is not callable raises an error at once",
@@ -195,7 +175,7 @@ async def test_subscribing_a_non_callable_with_a_policy_raises(kit: Kit) -> None
         f"{what} with policy {policy}"
         for policy in ("TASK", "THREADPOOL")
         for what, fn in NON_CALLABLES
-        if _raised_now(lambda fn=fn, policy=policy: kit.add(bus, Ping, fn, policy=policy)) is None
+        if kit.raised_now(lambda fn=fn, policy=policy: kit.add(bus, Ping, fn, policy=policy)) is None
     ]
     kit.check(
         not accepted,
@@ -222,7 +202,7 @@ async def test_subscribing_to_a_non_class_raises(kit: Kit) -> None:
     bus = kit.new_bus()
     rec = kit.recorder()
     fn = rec.sync_handler("handler")
-    accepted = [what for what, x in _non_types(kit) if _raised_now(lambda x=x: kit.add(bus, x, fn)) is None]
+    accepted = [what for what, x in _non_types(kit) if kit.raised_now(lambda x=x: kit.add(bus, x, fn)) is None]
     kit.check(
         not accepted,
         "subscribe(x, fn) where x is not an Event subclass (here: not a class at all) raises an error at once",
@@ -235,7 +215,7 @@ async def test_subscribing_to_a_class_that_is_not_an_event_raises(kit: Kit) -> N
     bus = kit.new_bus()
     rec = kit.recorder()
     fn = rec.sync_handler("handler")
-    accepted = [what for what, x in NON_EVENT_TYPES if _raised_now(lambda x=x: kit.add(bus, x, fn)) is None]
+    accepted = [what for what, x in NON_EVENT_TYPES if kit.raised_now(lambda x=x: kit.add(bus, x, fn)) is None]
     kit.check(
         not accepted,
         "subscribe(x, fn) where x is a class that does not subclass Event raises an error at once",
@@ -249,7 +229,7 @@ def _method(self: Any, event: Any) -> None:
 
 @pytest.mark.rule("ROB-5")
 async def test_decorator_on_a_non_class_raises(kit: Kit) -> None:
-    accepted = [what for what, x in _non_types(kit) if _raised_now(lambda x=x: kit.on(x)(_method)) is None]
+    accepted = [what for what, x in _non_types(kit) if kit.raised_now(lambda x=x: kit.on(x)(_method)) is None]
     kit.check(
         not accepted,
         "@subscribe(x) where x is not an Event subclass (here: not a class at all) raises when it is applied",
@@ -260,7 +240,7 @@ async def test_decorator_on_a_non_class_raises(kit: Kit) -> None:
 @pytest.mark.rule("ROB-5")
 async def test_decorator_on_a_class_that_is_not_an_event_raises(kit: Kit) -> None:
     accepted = [
-        what for what, x in NON_EVENT_TYPES if _raised_now(lambda x=x: kit.on(x, policy="TASK")(_method)) is None
+        what for what, x in NON_EVENT_TYPES if kit.raised_now(lambda x=x: kit.on(x, policy="TASK")(_method)) is None
     ]
     kit.check(
         not accepted,
@@ -282,7 +262,7 @@ async def _post_concurrently(kit: Kit, bus: Any, Item: Any, producers: int, on_l
         def run() -> None:
             start.wait_blocking()
             for seq in range(PER_PRODUCER):
-                exc = _raised_now(lambda seq=seq: bus.post(Item(p, seq)))
+                exc = kit.raised_now(lambda seq=seq: bus.post(Item(p, seq)))
                 if exc is not None:
                     errors.append(f"producer {p}, event {seq}: {describe(exc)}")
                     return
@@ -346,7 +326,7 @@ async def _subscribe_concurrently(kit: Kit, bus: Any, jobs: list[list[tuple[Any,
         def body() -> None:
             start.wait_blocking()
             for event_type, fn in job:
-                exc = _raised_now(lambda event_type=event_type, fn=fn: kit.add(bus, event_type, fn))
+                exc = kit.raised_now(lambda event_type=event_type, fn=fn: kit.add(bus, event_type, fn))
                 if exc is not None:
                     errors.append(f"{fn.__name__}: {describe(exc)}")
 
@@ -414,7 +394,7 @@ async def test_concurrent_first_subscriptions_to_new_types_are_all_registered(ki
 async def _close_twice(kit: Kit, close: Callable[[], Awaitable[Any]], what: str) -> None:
     """Await `close()` twice; fail if either call raises or hangs."""
     for attempt in ("first", "second"):
-        exc = await _raised(kit, close, f"the {attempt} {what} returns")
+        exc = await kit.raised(close, f"the {attempt} {what} returns")
         if exc is not None:
             kit.fail(f"the {attempt} {what} returns normally", f"it raised {describe(exc)}")
 
@@ -454,7 +434,9 @@ async def test_aclose_twice_returns(kit: Kit) -> None:
 
 @pytest.mark.rule("ROB-9")
 async def test_negative_queue_size_is_rejected(kit: Kit) -> None:
-    accepted = [size for size in (-1, -10) if _raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None]
+    accepted = [
+        size for size in (-1, -10) if kit.raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None
+    ]
     kit.check(
         not accepted,
         "EventBus(max_queue_size=N) with a negative N raises at once",
@@ -465,7 +447,7 @@ async def test_negative_queue_size_is_rejected(kit: Kit) -> None:
 @pytest.mark.rule("ROB-9")
 async def test_non_integer_queue_size_is_rejected(kit: Kit) -> None:
     accepted = [
-        repr(size) for size in ("10", 2.5) if _raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None
+        repr(size) for size in ("10", 2.5) if kit.raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None
     ]
     kit.check(
         not accepted,

@@ -1,27 +1,12 @@
 """SPEC.md §5: `post`, the bounded queue, and the worker's lifecycle."""
 
 import asyncio
-import dataclasses
 import inspect
 from typing import Any
 
 import pytest
 
 from conformance.kit import Kit, describe
-
-
-def _numbered(kit: Kit) -> Any:
-    """An event class carrying a sequence number and a producer name."""
-    return dataclasses.make_dataclass("Numbered", [("n", int), ("producer", str, "main")], bases=(kit.Event,))
-
-
-async def _post_or_none(kit: Kit, bus: Any, event: Any) -> BaseException | None:
-    """Post `event`; return the exception post raised, or None if it accepted the event."""
-    try:
-        bus.post(event)
-    except Exception as exc:
-        return exc
-    return None
 
 
 @pytest.mark.rule("POST-1")
@@ -55,7 +40,7 @@ async def test_post_is_a_plain_call(kit: Kit) -> None:
 
 @pytest.mark.rule("POST-1")
 async def test_post_returns_while_the_worker_is_busy(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     entered, release = kit.gate("first handler entered"), kit.gate("first handler released")
     rec = kit.recorder()
@@ -107,7 +92,7 @@ async def test_post_from_another_thread_is_delivered(kit: Kit) -> None:
 
 
 async def _fifo(kit: Kit, *, from_thread: bool) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
     kit.add(bus, Num, lambda e: rec.record(str(e.n)))
@@ -173,7 +158,7 @@ async def test_worker_applies_execution_policies(kit: Kit) -> None:
 
 @pytest.mark.rule("POST-4")
 async def test_worker_awaits_inline_handlers_before_the_next_event(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
 
@@ -199,7 +184,7 @@ async def test_worker_awaits_inline_handlers_before_the_next_event(kit: Kit) -> 
 
 
 async def _no_worker_no_drop(kit: Kit, bus: Any, rec: Any, event: Any, situation: str) -> None:
-    error = await _post_or_none(kit, bus, event)
+    error = kit.raised_now(lambda: bus.post(event))
     if error is not None:
         kit.check(
             str(error).strip() != "",
@@ -241,7 +226,7 @@ async def test_post_after_stop_worker_raises_or_buffers(kit: Kit) -> None:
 
 async def _fill_bounded_queue(kit: Kit, *, from_thread: bool) -> None:
     size = 3
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus(max_queue_size=size)
     entered, release = kit.gate("worker busy with event 0"), kit.gate("worker released")
     rec = kit.recorder()
@@ -314,7 +299,7 @@ async def test_full_queue_raises_in_the_posting_thread(kit: Kit) -> None:
 
 @pytest.mark.rule("WRK-1")
 async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
     kit.add(bus, Num, lambda e: rec.record(str(e.n)))
@@ -335,7 +320,7 @@ async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
 
 @pytest.mark.rule("WRK-2")
 async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
 
@@ -372,7 +357,7 @@ async def test_stop_worker_without_a_worker_is_a_no_op(kit: Kit) -> None:
 
 @pytest.mark.rule("WRK-4")
 async def test_stop_worker_returns_while_handlers_keep_posting(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
     stop_called = kit.gate("stop_worker called")
@@ -426,7 +411,7 @@ async def test_worker_can_be_restarted(kit: Kit) -> None:
     await kit.within(bus.start_worker(), "start_worker returns")
     await kit.within(bus.stop_worker(), "stop_worker returns")
     await kit.within(bus.start_worker(), "start_worker after stop_worker returns")
-    error = await _post_or_none(kit, bus, Ping())
+    error = kit.raised_now(lambda: bus.post(Ping()))
     kit.check(
         error is None, "post is accepted once the worker was started again", f"it raised {error and describe(error)}"
     )
@@ -437,7 +422,7 @@ async def test_worker_can_be_restarted(kit: Kit) -> None:
 
 @pytest.mark.rule("WRK-6")
 async def test_failing_handler_does_not_stop_the_worker(kit: Kit) -> None:
-    Num = _numbered(kit)
+    Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
     boom = RuntimeError("handler of event 0 failed")
