@@ -135,3 +135,32 @@ def test_python_dash_m_conformance_without_impl_explains_usage(pytester: pytest.
     )
     assert proc.returncode == 2
     assert "usage: python -m conformance --impl=NAME" in proc.stderr
+
+
+def test_reference_run_leaves_nothing_running(pytester: pytest.Pytester) -> None:
+    """Teardown warns about any task, thread or worker a test left behind; on the reference there is none."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "conformance.suite", "--impl=reference", "-W", "error::pytest.PytestWarning", "-q"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert "warning" not in result.stdout.str().lower()
+
+
+def test_leftovers_are_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+
+@pytest.mark.rule("PUB-4")
+async def test_leaves_a_task(kit):
+    async def forever():
+        await asyncio.get_running_loop().create_future()
+
+    asyncio.ensure_future(forever())
+"""
+    )
+    result = pytester.runpytest_subprocess("--impl=reference")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*[[]PUB-4[]] after the test: 1 task(s) were still running after teardown*"])
