@@ -224,18 +224,20 @@ class EventBus:
         if self._closed:
             raise EventBusClosedError("publish() on a closed EventBus")  # [LIFE-2]
         chosen = [r for r in self.matching(type(event)) if self.claim(r)]  # the subscriber set is taken now [PUB-5]
-        for registration in chosen:
-            if registration.policy is not ExecPolicy.INLINE:
-                self.start_background(registration, event)  # IMPL-6: before the INLINE handlers
-        errors: list[Exception] = []
-        for registration in chosen:
-            if registration.policy is ExecPolicy.INLINE:
-                try:
-                    await self.run_inline(registration, event)  # one after another [POL-ORDER-1]
-                except Exception as exc:
-                    errors.append(exc)  # IMPL-2: the others still run
+        self.start_background([r for r in chosen if r.policy is not ExecPolicy.INLINE], event)  # IMPL-6: first
+        errors = await self.run_inlines([r for r in chosen if r.policy is ExecPolicy.INLINE], event)
         if errors:
             raise _failure(f"{len(errors)} INLINE handler(s) of {type(event).__name__} failed", errors)
+
+    async def run_inlines(self, registrations: list[Registration], event: Event) -> list[Exception]:
+        """Run INLINE handlers one after another [POL-ORDER-1]; return their failures (IMPL-2: all run)."""
+        errors: list[Exception] = []
+        for registration in registrations:
+            try:
+                await self.run_inline(registration, event)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
     async def run_inline(self, registration: Registration, event: Event) -> None:
         """Call an INLINE handler in place and await what it returns, if anything [POL-INLINE-1, POL-INLINE-2]."""
@@ -243,12 +245,13 @@ class EventBus:
         if inspect.isawaitable(result):
             await result
 
-    def start_background(self, registration: Registration, event: Event) -> None:
-        """Start a TASK or THREADPOOL handler; `publish` does not wait for it."""
-        if registration.policy is ExecPolicy.TASK:
-            self.start_task(registration, event)
-        else:
-            self.start_thread(registration, event)
+    def start_background(self, registrations: list[Registration], event: Event) -> None:
+        """Start TASK and THREADPOOL handlers; `publish` does not wait for them."""
+        for registration in registrations:
+            if registration.policy is ExecPolicy.TASK:
+                self.start_task(registration, event)
+            else:
+                self.start_thread(registration, event)
 
     def start_task(self, registration: Registration, event: Event) -> None:
         """Call a TASK handler; a coroutine it returns runs in a task of its own [POL-TASK-1, POL-MIX-1]."""
@@ -398,9 +401,9 @@ class EventBus:
         """The worker: take events in order and dispatch each as `publish` does [POST-3, POST-4]."""
         while True:
             with self._qlock:
-                if self._drain_until is not None and self._taken >= self._drain_until:
-                    return  # what was posted before stop_worker() is dispatched; the rest is kept [IMPL-5]
-                event = self._queue.popleft() if self._queue else None
+                if self.should_stop():
+                    return
+                event = self.take_next() if self._queue else None
                 if event is None:
                     flag.clear()
                 else:
@@ -414,6 +417,14 @@ class EventBus:
             finally:
                 with self._qlock:
                     self._busy = 0
+
+    def should_stop(self) -> bool:
+        """Whether the worker has taken every event posted before `stop_worker` [WRK-2, IMPL-5]. Caller holds _qlock."""
+        return self._drain_until is not None and self._taken >= self._drain_until
+
+    def take_next(self) -> Event:
+        """The oldest queued event [POST-3]. Caller holds _qlock."""
+        return self._queue.popleft()
 
     async def dispatch_posted(self, event: Event) -> None:
         """Publish a posted event; log a failure and go on [WRK-6]."""
