@@ -1,0 +1,146 @@
+"""Broken buses for SPEC.md §4: where a handler's exception goes."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import threading
+
+import tests.alt_impl.event_bus as alt
+
+from .base import ALT, mutant
+
+Registration = alt.Registration
+log = logging.getLogger(__name__)
+
+
+class SwallowingBus(alt.EventBus):
+    """INLINE failures are logged and swallowed: `publish` returns normally."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        for error in await super().run_inlines(registrations, event):
+            log.error("INLINE handler failed", exc_info=error)
+        return []
+
+
+class SummaryErrorBus(alt.EventBus):
+    """INLINE failures are raised as one new error holding only their messages: the exceptions are lost."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        errors = await super().run_inlines(registrations, event)
+        if errors:
+            raise alt.EventBusHandlerError("; ".join(repr(e) for e in errors))
+        return []
+
+
+class BatchedTaskBus(alt.EventBus):
+    """A dispatch's TASK handlers run one after another in a single task: a failure ends the batch."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        tasks = [r for r in registrations if r.policy is alt.ExecPolicy.TASK]
+        super().start_background([r for r in registrations if r not in tasks], event)
+        if tasks:
+            self.keep(asyncio.ensure_future(self._batch(tasks, event)))
+
+    async def _batch(self, registrations: list[Registration], event: alt.Event) -> None:
+        current = registrations[0]
+        try:
+            for current in registrations:
+                result = current.fn(event)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception as exc:
+            self.report(current, event, exc)
+
+
+class BatchedThreadBus(alt.EventBus):
+    """A dispatch's THREADPOOL handlers run one after another on a single thread: a failure ends the batch."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        pool = [r for r in registrations if r.policy is alt.ExecPolicy.THREADPOOL]
+        super().start_background([r for r in registrations if r not in pool], event)
+        if pool:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._threads.add(done)
+            done.add_done_callback(self._threads.discard)
+            threading.Thread(target=self._batch, args=(pool, event, done), daemon=True).start()
+
+    def _batch(
+        self, registrations: list[Registration], event: alt.Event, done: concurrent.futures.Future[None]
+    ) -> None:
+        current = registrations[0]
+        try:
+            for current in registrations:
+                result = current.fn(event)
+                if inspect.isawaitable(result):
+                    asyncio.run(_await(result))
+        except Exception as exc:
+            self.report(current, event, exc)
+        finally:
+            done.set_result(None)
+
+
+async def _await(awaitable: object) -> None:
+    await awaitable  # type: ignore[misc]
+
+
+class WarningLogBus(alt.EventBus):
+    """TASK and THREADPOOL failures are logged at WARNING, not ERROR."""
+
+    def report(self, registration: Registration, event: alt.Event, exc: BaseException) -> None:
+        logging.getLogger(alt.__name__).warning("handler failed", exc_info=exc)
+
+
+class MessageOnlyLogBus(alt.EventBus):
+    """TASK and THREADPOOL failures are logged at ERROR, but only as a message: no exception attached."""
+
+    def report(self, registration: Registration, event: alt.Event, exc: BaseException) -> None:
+        logging.getLogger(alt.__name__).error("handler failed: %r", exc)
+
+
+MUTANTS = [
+    mutant(
+        "inline-errors-swallowed",
+        "ERR-1",
+        "INLINE handler exceptions are logged and swallowed; publish returns normally",
+        ALT,
+        EventBus=SwallowingBus,
+    ),
+    mutant(
+        "inline-errors-summarised",
+        "ERR-1",
+        "publish raises a new error carrying only the messages of the INLINE failures, not the exceptions",
+        ALT,
+        EventBus=SummaryErrorBus,
+    ),
+    mutant(
+        "task-failure-ends-the-batch",
+        "ERR-3",
+        "a dispatch's TASK handlers run in one task, so a failing one stops those after it",
+        ALT,
+        EventBus=BatchedTaskBus,
+    ),
+    mutant(
+        "threadpool-failure-ends-the-batch",
+        "ERR-4",
+        "a dispatch's THREADPOOL handlers run on one thread, so a failing one stops those after it",
+        ALT,
+        EventBus=BatchedThreadBus,
+    ),
+    mutant(
+        "background-errors-logged-as-warnings",
+        "ERR-5",
+        "TASK and THREADPOOL exceptions are logged at WARNING",
+        ALT,
+        EventBus=WarningLogBus,
+    ),
+    mutant(
+        "background-errors-logged-without-exception",
+        "ERR-5",
+        "TASK and THREADPOOL exceptions are logged at ERROR as a message, without exc_info",
+        ALT,
+        EventBus=MessageOnlyLogBus,
+    ),
+]

@@ -1,0 +1,270 @@
+"""Broken buses for SPEC.md §3: the execution policies INLINE, TASK and THREADPOOL."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import threading
+from typing import Any
+
+import reference.event_bus as ref
+import tests.alt_impl.event_bus as alt
+
+from .base import ALT, REFERENCE, mutant
+
+Registration = alt.Registration
+
+
+class TaskByDefaultBus(ref.EventBus):
+    """`subscribe` without a policy registers the handler as TASK."""
+
+    def subscribe(self, event_type: Any, fn: Any, *, policy: Any = ref.ExecPolicy.TASK, **options: Any) -> None:
+        super().subscribe(event_type, fn, policy=policy, **options)
+
+
+class UnawaitedInlineBus(alt.EventBus):
+    """An async INLINE handler's coroutine is started as a task, not awaited."""
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        result = registration.fn(event)
+        if inspect.isawaitable(result):
+            self.keep(asyncio.ensure_future(result))
+
+
+class ThreadedInlineBus(alt.EventBus):
+    """A sync INLINE handler is awaited in the default executor instead of being called in place."""
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        result = await asyncio.to_thread(registration.fn, event)
+        if inspect.isawaitable(result):
+            await result
+
+
+class GatheringBus(alt.EventBus):
+    """INLINE handlers are awaited together with `asyncio.gather`, so they interleave."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        results = await asyncio.gather(*(self.run_inline(r, event) for r in registrations), return_exceptions=True)
+        return [r for r in results if isinstance(r, Exception)]
+
+
+class SyncFirstBus(alt.EventBus):
+    """A fast path: sync INLINE handlers are called first, the async ones awaited after them."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        sync = [r for r in registrations if not inspect.iscoroutinefunction(r.fn)]
+        return await super().run_inlines(sync + [r for r in registrations if r not in sync], event)
+
+
+class ThreadedTaskBus(alt.EventBus):
+    """TASK handlers go the THREADPOOL way: their coroutine runs with `asyncio.run` on a thread."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        self.start_thread(registration, event)
+
+
+class WaitingForTasksBus(alt.EventBus):
+    """`publish` awaits the tasks of its TASK handlers before it returns."""
+
+    async def publish(self, event: Any) -> None:
+        before = set(self._tasks)
+        await super().publish(event)
+        started = [t for t in set(self._tasks) - before if not t.done()]
+        if started:
+            await asyncio.wait(started)
+
+
+class ForgetfulTaskBus(alt.EventBus):
+    """TASK handler tasks are not kept: only the loop's weak reference holds them."""
+
+    def keep(self, task: asyncio.Future[Any]) -> None:
+        pass
+
+
+class LoopThreadPoolBus(alt.EventBus):
+    """THREADPOOL handlers are run like TASK ones: a sync handler is called on the loop's thread."""
+
+    def start_thread(self, registration: Registration, event: alt.Event) -> None:
+        self.start_task(registration, event)
+
+
+class JoiningBus(alt.EventBus):
+    """Each handler thread is reaped with a blocking `join` scheduled on the loop, which freezes the loop."""
+
+    def start_thread(self, registration: Registration, event: alt.Event) -> None:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = threading.Thread(target=self.thread_main, args=(registration, event, done), daemon=True)
+        thread.start()
+        asyncio.get_running_loop().call_soon(thread.join)
+
+
+class WaitingForThreadsBus(alt.EventBus):
+    """`publish` awaits its THREADPOOL handlers' threads before it returns."""
+
+    async def publish(self, event: Any) -> None:
+        before = set(self._threads)
+        await super().publish(event)
+        started = [asyncio.wrap_future(f) for f in set(self._threads) - before]
+        if started:
+            await asyncio.wait(started)
+
+
+class CoroutineOnlyTaskBus(alt.EventBus):
+    """Only coroutine functions are started under TASK; a sync TASK handler is silently skipped."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        if inspect.iscoroutinefunction(registration.fn):
+            super().start_task(registration, event)
+
+
+class ProbingTaskBus(alt.EventBus):
+    """A TASK handler is called once to see whether it is async, then a sync one is called again in a task."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        super().start_task(registration, event)
+        if not inspect.iscoroutinefunction(registration.fn):
+
+            async def again() -> None:
+                registration.fn(event)
+
+            self.keep(asyncio.ensure_future(self.guarded(registration, event, again())))
+
+
+class UnawaitedThreadBus(alt.EventBus):
+    """An async THREADPOOL handler is called on its thread and its coroutine dropped, never awaited."""
+
+    def thread_main(self, registration: Registration, event: alt.Event, done: concurrent.futures.Future[None]) -> None:
+        try:
+            registration.fn(event)
+        except Exception as exc:
+            self.report(registration, event, exc)
+        finally:
+            done.set_result(None)
+
+
+class BothWaysThreadBus(alt.EventBus):
+    """A missing `elif`: an async THREADPOOL handler is started as a task by the coroutine branch, and again
+    by the THREADPOOL branch (which sends coroutines back to the loop)."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        for registration in registrations:
+            is_async = inspect.iscoroutinefunction(registration.fn)
+            if is_async:
+                self.start_task(registration, event)  # coroutines need the loop
+            if registration.policy is alt.ExecPolicy.THREADPOOL:
+                if is_async:
+                    self.start_task(registration, event)
+                else:
+                    self.start_thread(registration, event)
+            elif not is_async:
+                self.start_task(registration, event)
+
+
+MUTANTS = [
+    mutant(
+        "default-policy-is-task",
+        "POL-1",
+        "subscribe without a policy registers a TASK handler",
+        REFERENCE,
+        EventBus=TaskByDefaultBus,
+    ),
+    mutant(
+        "async-inline-not-awaited",
+        "POL-INLINE-1",
+        "an async INLINE handler is started as a task, and publish does not await it",
+        ALT,
+        EventBus=UnawaitedInlineBus,
+    ),
+    mutant(
+        "sync-inline-in-executor",
+        "POL-INLINE-2",
+        "a sync INLINE handler is awaited in the default executor, off the loop's thread",
+        ALT,
+        EventBus=ThreadedInlineBus,
+    ),
+    mutant(
+        "inline-handlers-gathered",
+        "POL-ORDER-1",
+        "INLINE handlers are awaited together with asyncio.gather, so they interleave",
+        ALT,
+        EventBus=GatheringBus,
+    ),
+    mutant(
+        "sync-inline-handlers-first",
+        "POL-ORDER-1",
+        "sync INLINE handlers run before the async ones, whatever the subscription order",
+        ALT,
+        EventBus=SyncFirstBus,
+    ),
+    mutant(
+        "task-handlers-on-a-thread",
+        "POL-TASK-1",
+        "a TASK handler's coroutine runs with asyncio.run on a thread of its own",
+        ALT,
+        EventBus=ThreadedTaskBus,
+    ),
+    mutant(
+        "publish-awaits-task-handlers",
+        "POL-TASK-2",
+        "publish awaits the tasks of its TASK handlers before returning",
+        ALT,
+        EventBus=WaitingForTasksBus,
+    ),
+    mutant(
+        "task-references-dropped",
+        "POL-TASK-3",
+        "the bus keeps no reference to TASK handler tasks (the loop's is weak)",
+        ALT,
+        EventBus=ForgetfulTaskBus,
+    ),
+    mutant(
+        "threadpool-on-the-loop",
+        "POL-THREAD-1",
+        "a THREADPOOL handler is called in place, on the loop's thread",
+        ALT,
+        EventBus=LoopThreadPoolBus,
+    ),
+    mutant(
+        "handler-threads-joined-on-the-loop",
+        "POL-THREAD-2",
+        "each handler thread is reaped by a blocking join scheduled on the loop",
+        ALT,
+        EventBus=JoiningBus,
+    ),
+    mutant(
+        "publish-awaits-threadpool-handlers",
+        "POL-THREAD-3",
+        "publish awaits its THREADPOOL handlers' threads before returning",
+        ALT,
+        EventBus=WaitingForThreadsBus,
+    ),
+    mutant(
+        "sync-task-handler-dropped",
+        "POL-MIX-1",
+        "only coroutine functions are started under TASK; a sync TASK handler never runs",
+        ALT,
+        EventBus=CoroutineOnlyTaskBus,
+    ),
+    mutant(
+        "sync-task-handler-called-twice",
+        "POL-MIX-1",
+        "a sync TASK handler is called once to probe it, then again in a task",
+        ALT,
+        EventBus=ProbingTaskBus,
+    ),
+    mutant(
+        "async-threadpool-never-awaited",
+        "POL-MIX-2",
+        "an async THREADPOOL handler is called on its thread and its coroutine is dropped",
+        ALT,
+        EventBus=UnawaitedThreadBus,
+    ),
+    mutant(
+        "async-threadpool-run-twice",
+        "POL-MIX-2",
+        "a missing elif starts an async THREADPOOL handler twice, as two tasks",
+        ALT,
+        EventBus=BothWaysThreadBus,
+    ),
+]

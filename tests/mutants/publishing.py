@@ -1,0 +1,228 @@
+"""Broken buses for SPEC.md §1 and §2: events, the container's bus, what `publish` delivers to whom."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+from typing import Any
+
+import reference.event_bus as ref
+import tests.alt_impl.event_bus as alt
+from tests.alt_impl.container import Container
+
+from .base import ALT, REFERENCE, container_init, mutant
+
+# -- EVT-1 ---------------------------------------------------------------------------
+
+
+class StampingBus(ref.EventBus):
+    """`publish` stamps each event with the bus that delivered it: a frozen dataclass event refuses."""
+
+    async def publish(self, event: Any) -> None:
+        if isinstance(event, ref.Event):
+            event.__setattr__("delivered_by", id(self))
+        await super().publish(event)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenEvent(ref.Event):
+    """An `Event` base made a frozen dataclass: a plain (non-frozen) dataclass event cannot subclass it."""
+
+
+# -- CTR-1, CTR-2 ----------------------------------------------------------------------
+
+
+class FactoryBusContainer(Container):
+    """`get(EventBus)` builds a new bus every time: the bus is a factory, not a singleton."""
+
+    def get(self, cls: Any) -> Any:
+        provider = self.provider(cls)
+        if provider is not None and issubclass(provider, alt.EventBus):
+            return provider()
+        return super().get(cls)
+
+
+class ScopedAgetContainer(Container):
+    """`aget` resolves in a fresh scope of its own, so it hands out other instances than `get`."""
+
+    async def aget(self, cls: Any) -> Any:
+        return Container(self._classes).get(cls)
+
+
+class FreshInjectionContainer(Container):
+    """A constructor parameter annotated `EventBus` gets a new bus, not the container's."""
+
+    def inject(self, provider: type, chain: tuple[type, ...]) -> object:
+        if issubclass(provider, alt.EventBus):
+            return provider()
+        return super().inject(provider, chain)
+
+
+# -- PUB-1, PUB-2, PUB-4, PUB-5 -------------------------------------------------------------
+
+
+class CopyingBus(ref.EventBus):
+    """`publish` hands each handler a copy of the event, not the event itself."""
+
+    async def publish(self, event: Any) -> None:
+        await super().publish(copy.copy(event) if isinstance(event, ref.Event) else event)
+
+
+class OneHandlerPerTypeBus(ref.EventBus):
+    """A type has one handler: `subscribe` replaces the previous one (a dict from type to handler)."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        latest: dict[Any, Any] = vars(self).setdefault("_latest", {})
+        if event_type in latest:
+            self.unsubscribe(event_type, latest[event_type])
+        super().subscribe(event_type, fn, **options)
+        latest[event_type] = fn
+
+
+class BroadcastBus(alt.EventBus):
+    """`publish` delivers every event to every registration, whatever type it was registered for."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[alt.Registration]:
+        with self._lock:
+            found = [r for regs in self._registry.values() for r in regs]
+        return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
+class DownwardBus(alt.EventBus):
+    """Hierarchy matched the wrong way round too: a handler of a subclass also gets base-class events."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[alt.Registration]:
+        found = super().matching(event_type)
+        with self._lock:
+            found += [
+                r
+                for klass, regs in self._registry.items()
+                if klass is not event_type and issubclass(klass, event_type)
+                for r in regs
+            ]
+        return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
+class NoSubscriberErrorBus(ref.EventBus):
+    """`publish` of a type nobody ever subscribed to raises LookupError (a `routes[type]` lookup)."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        super().subscribe(event_type, fn, **options)
+        vars(self).setdefault("_known", set()).add(event_type)
+
+    async def publish(self, event: Any) -> None:
+        if isinstance(event, ref.Event) and type(event) not in vars(self).get("_known", set()):
+            raise LookupError(f"no subscribers for {type(event).__name__}")
+        await super().publish(event)
+
+
+class CountdownBus(alt.EventBus):
+    """`publish` waits for a countdown that only handlers tick: with no subscriber it never returns."""
+
+    async def publish(self, event: Any) -> None:
+        if isinstance(event, alt.Event) and not self._closed and not self.matching(type(event)):
+            await asyncio.Event().wait()  # "all handlers done", which nobody will ever signal
+        await super().publish(event)
+
+
+class LiveListBus(alt.EventBus):
+    """`publish` re-reads the registry as it goes: a handler subscribed mid-dispatch runs in that dispatch."""
+
+    async def run_inlines(self, registrations: list[alt.Registration], event: alt.Event) -> list[Exception]:
+        errors = await super().run_inlines(registrations, event)
+        seen = {id(r) for r in registrations}
+        late = [
+            r
+            for r in self.matching(type(event))
+            if r.policy is alt.ExecPolicy.INLINE and id(r) not in seen and not r.once
+        ]
+        return errors + await super().run_inlines(late, event)
+
+
+MUTANTS = [
+    mutant(
+        "publish-stamps-events",
+        "EVT-1",
+        "publish sets an attribute on each event, so frozen dataclass events cannot be published",
+        REFERENCE,
+        EventBus=StampingBus,
+    ),
+    mutant(
+        "event-is-a-frozen-dataclass",
+        "EVT-1",
+        "Event is a frozen dataclass, so a plain @dataclass event cannot subclass it",
+        REFERENCE,
+        Event=FrozenEvent,
+    ),
+    mutant(
+        "bus-is-not-a-singleton",
+        "CTR-1",
+        "container.get(EventBus) builds a new bus on every call",
+        ALT,
+        init=container_init(FactoryBusContainer),
+    ),
+    mutant(
+        "aget-uses-another-scope",
+        "CTR-1",
+        "container.aget(EventBus) resolves in a fresh scope and returns another bus than get",
+        ALT,
+        init=container_init(ScopedAgetContainer),
+    ),
+    mutant(
+        "injects-a-fresh-bus",
+        "CTR-2",
+        "a constructor parameter annotated EventBus receives a new bus, not the container's",
+        ALT,
+        init=container_init(FreshInjectionContainer),
+    ),
+    mutant(
+        "handlers-get-a-copy",
+        "PUB-1",
+        "publish hands handlers a copy of the event instead of the published object",
+        REFERENCE,
+        EventBus=CopyingBus,
+    ),
+    mutant(
+        "one-handler-per-type",
+        "PUB-1",
+        "subscribe replaces the previous handler of the type (a dict of type -> handler)",
+        REFERENCE,
+        EventBus=OneHandlerPerTypeBus,
+    ),
+    mutant(
+        "broadcast-to-every-type",
+        "PUB-2",
+        "publish delivers every event to the handlers of every type",
+        ALT,
+        EventBus=BroadcastBus,
+    ),
+    mutant(
+        "subclass-handlers-get-base-events",
+        "PUB-2",
+        "a handler registered for a subclass also receives events of its base class",
+        ALT,
+        EventBus=DownwardBus,
+    ),
+    mutant(
+        "publish-without-subscribers-raises",
+        "PUB-4",
+        "publish of a type nobody subscribed to raises LookupError",
+        REFERENCE,
+        EventBus=NoSubscriberErrorBus,
+    ),
+    mutant(
+        "publish-without-subscribers-hangs",
+        "PUB-4",
+        "publish waits for a countdown only handlers tick, so with no subscriber it never returns",
+        ALT,
+        EventBus=CountdownBus,
+    ),
+    mutant(
+        "publish-reads-a-live-list",
+        "PUB-5",
+        "publish re-reads the registry, so a handler subscribed during a dispatch runs in it",
+        ALT,
+        EventBus=LiveListBus,
+    ),
+]

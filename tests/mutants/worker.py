@@ -1,0 +1,411 @@
+"""Broken buses for SPEC.md §5: `post`, the bounded queue and the worker's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import reference.event_bus as ref
+import tests.alt_impl.event_bus as alt
+
+from .base import ALT, REFERENCE, mutant
+
+log = logging.getLogger(__name__)
+
+
+def _flags(bus: object) -> dict[str, Any]:
+    """Per-bus state of a reference-based mutant, kept apart from the reference's own attributes."""
+    flags: dict[str, Any] = vars(bus).setdefault("_mutant_flags", {})
+    return flags
+
+
+class _Tracking(ref.EventBus):
+    """The reference bus, remembering (through its public methods only) whether a worker runs or ever ran."""
+
+    async def start_worker(self) -> None:
+        await super().start_worker()
+        _flags(self).update(running=True, started=True, loop=asyncio.get_running_loop(), thread=threading.get_ident())
+
+    async def stop_worker(self) -> None:
+        _flags(self)["running"] = False
+        await super().stop_worker()
+
+
+def _is_no_worker_error(exc: BaseException) -> bool:
+    return type(exc) is ref.EventBusError  # not a subclass: not closed, not full
+
+
+# -- POST-1, POST-2 --------------------------------------------------------------------------
+
+
+class CoroutinePostBus(ref.EventBus):
+    """`post` is an `async def`: a plain call returns a coroutine and queues nothing."""
+
+    async def post(self, event: Any) -> None:  # type: ignore[override]
+        super().post(event)
+
+
+class LoopOnlyPostBus(ref.EventBus):
+    """`post` looks up the running loop, so it raises RuntimeError on a thread without one."""
+
+    def post(self, event: Any) -> None:
+        asyncio.get_running_loop()
+        super().post(event)
+
+
+# -- POST-3, POST-4 -----------------------------------------------------------------------------
+
+
+class StackQueueBus(alt.EventBus):
+    """The worker takes the newest queued event first (`deque.pop()`)."""
+
+    def take_next(self) -> alt.Event:
+        return self._queue.pop()
+
+
+class ConcurrentWorkerBus(alt.EventBus):
+    """The worker starts each posted event's dispatch as a task and goes on without awaiting it."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        self.keep(asyncio.ensure_future(super().dispatch_posted(event)))
+
+
+class FlatWorkerBus(alt.EventBus):
+    """The worker calls every handler of a posted event in place, ignoring the policies."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        for registration in self.matching(type(event)):
+            if self.claim(registration):
+                try:
+                    await self.run_inline(registration, event)
+                except Exception as exc:
+                    log.error("handler failed", exc_info=exc)
+
+
+# -- POST-5, POST-6 -----------------------------------------------------------------------------
+
+
+class DropBeforeStartBus(_Tracking):
+    """`post` before the first `start_worker` returns normally and drops the event."""
+
+    def post(self, event: Any) -> None:
+        try:
+            super().post(event)
+        except ref.EventBusError as exc:
+            if not (_is_no_worker_error(exc) and not _flags(self).get("started")):
+                raise
+
+
+class DropAfterStopBus(_Tracking):
+    """`post` after `stop_worker` returns normally and drops the event."""
+
+    def post(self, event: Any) -> None:
+        try:
+            super().post(event)
+        except ref.EventBusError as exc:
+            if not (_is_no_worker_error(exc) and _flags(self).get("started")):
+                raise
+
+
+# -- POST-7, POST-8 -------------------------------------------------------------------------------
+
+
+class DroppingFullQueueBus(ref.EventBus):
+    """`post` on a full queue drops the event silently instead of raising."""
+
+    def post(self, event: Any) -> None:
+        with contextlib.suppress(ref.EventBusQueueFullError):
+            super().post(event)
+
+
+class UnboundedBus(alt.EventBus):
+    """`max_queue_size` is stored and never checked."""
+
+    def admit(self) -> None:
+        pass
+
+
+class OffByOneBus(alt.EventBus):
+    """The bound counts only waiting events and compares with `>`: one more than N are accepted."""
+
+    def admit(self) -> None:
+        if self.max_queue_size and len(self._queue) > self.max_queue_size:
+            raise alt.EventBusQueueFullError("the queue is full")
+
+
+class MarshallingPostBus(_Tracking):
+    """`post` from another thread hands the event to the worker's loop, so a full queue raises there, not here."""
+
+    def post(self, event: Any) -> None:
+        flags = _flags(self)
+        loop = flags.get("loop")
+        off_loop = threading.get_ident() != flags.get("thread")
+        if flags.get("running") and off_loop and loop is not None and isinstance(event, ref.Event) and not self.closed:
+            loop.call_soon_threadsafe(super().post, event)
+            return
+        super().post(event)
+
+
+# -- WRK-1 .. WRK-7 -------------------------------------------------------------------------------
+
+
+class StrictStartBus(_Tracking):
+    """A second `start_worker` while the worker runs raises RuntimeError."""
+
+    async def start_worker(self) -> None:
+        if _flags(self).get("running"):
+            raise RuntimeError("the worker is already running")
+        await super().start_worker()
+
+
+class CancellingStopBus(alt.EventBus):
+    """`stop_worker` cancels the worker task instead of letting it drain the queue."""
+
+    async def stop_worker(self) -> None:
+        with self._qlock:
+            task = self._worker
+        if task is None or task is asyncio.current_task():
+            return
+        task.cancel()
+        await asyncio.wait({task})
+
+
+class NonWaitingStopBus(alt.EventBus):
+    """`stop_worker` asks the worker to stop and returns without waiting for the drain."""
+
+    async def stop_worker(self) -> None:
+        self.keep(asyncio.ensure_future(super().stop_worker()))
+
+
+class DeafWorkerBus(alt.EventBus):
+    """The worker loops on "wait for the next event" and never looks at the stop request: stop_worker hangs."""
+
+    def should_stop(self) -> bool:
+        return False
+
+
+class StrictStopBus(_Tracking):
+    """`stop_worker` without a running worker raises RuntimeError."""
+
+    async def stop_worker(self) -> None:
+        if not _flags(self).get("running"):
+            raise RuntimeError("no worker is running")
+        await super().stop_worker()
+
+    async def aclose(self) -> None:
+        if _flags(self).get("running"):
+            await self.stop_worker()
+        await ref.EventBus.aclose(self)
+
+
+class UntilEmptyBus(alt.EventBus):
+    """The worker drains until the queue is empty, so it never stops while handlers keep posting."""
+
+    def should_stop(self) -> bool:
+        return self._drain_until is not None and not self._queue
+
+
+class ClearingStopBus(alt.EventBus):
+    """`stop_worker` drains, then clears the queue: events posted during the drain are lost."""
+
+    async def stop_worker(self) -> None:
+        await super().stop_worker()
+        with self._qlock:
+            self._queue.clear()
+
+
+class OneShotWorkerBus(_Tracking):
+    """Once stopped, the worker never starts again: `start_worker` checks a flag that stop never resets."""
+
+    async def start_worker(self) -> None:
+        if _flags(self).get("stopped"):
+            return
+        await super().start_worker()
+
+    async def stop_worker(self) -> None:
+        if _flags(self).get("running"):
+            _flags(self)["stopped"] = True
+        await super().stop_worker()
+
+
+class FragileWorkerBus(alt.EventBus):
+    """An INLINE failure in a posted event's dispatch ends the worker."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        await self.publish(event)
+
+
+class SilentWorkerBus(alt.EventBus):
+    """The worker swallows a posted event's handler failure without logging it."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        with contextlib.suppress(Exception):
+            await self.publish(event)
+
+
+class InPlacePostBus(ref.EventBus):
+    """`post` from a thread without a running loop publishes right there, with `publish_sync`."""
+
+    def post(self, event: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if isinstance(event, ref.Event) and not self.closed:
+                self.publish_sync(event)
+                return
+        super().post(event)
+
+
+MUTANTS = [
+    mutant(
+        "post-is-a-coroutine",
+        "POST-1",
+        "post is an async def, so a plain call queues nothing",
+        REFERENCE,
+        EventBus=CoroutinePostBus,
+    ),
+    mutant(
+        "post-needs-a-running-loop",
+        "POST-2",
+        "post calls asyncio.get_running_loop(), so it raises on a thread without a loop",
+        REFERENCE,
+        EventBus=LoopOnlyPostBus,
+    ),
+    mutant(
+        "worker-takes-newest-first",
+        "POST-3",
+        "the worker pops the newest event first (LIFO)",
+        ALT,
+        EventBus=StackQueueBus,
+    ),
+    mutant(
+        "worker-dispatches-concurrently",
+        "POST-4",
+        "the worker starts each dispatch as a task and does not await it",
+        ALT,
+        EventBus=ConcurrentWorkerBus,
+    ),
+    mutant(
+        "worker-ignores-policies",
+        "POST-4",
+        "the worker calls every handler in place, whatever its policy",
+        ALT,
+        EventBus=FlatWorkerBus,
+    ),
+    mutant(
+        "post-before-start-dropped",
+        "POST-5",
+        "post before the first start_worker returns normally and drops the event",
+        REFERENCE,
+        EventBus=DropBeforeStartBus,
+    ),
+    mutant(
+        "post-after-stop-dropped",
+        "POST-6",
+        "post after stop_worker returns normally and drops the event",
+        REFERENCE,
+        EventBus=DropAfterStopBus,
+    ),
+    mutant(
+        "full-queue-drops-silently",
+        "POST-7",
+        "post on a full queue drops the event instead of raising",
+        REFERENCE,
+        EventBus=DroppingFullQueueBus,
+    ),
+    mutant("queue-bound-ignored", "POST-7", "max_queue_size is stored but never checked", ALT, EventBus=UnboundedBus),
+    mutant(
+        "queue-bound-off-by-one",
+        "POST-7",
+        "the bound compares with > and ignores the event in dispatch",
+        ALT,
+        EventBus=OffByOneBus,
+    ),
+    mutant(
+        "full-queue-error-raised-on-the-loop",
+        "POST-8",
+        "post from another thread hands the event to the loop, where the full-queue error is raised and logged",
+        REFERENCE,
+        EventBus=MarshallingPostBus,
+    ),
+    mutant(
+        "second-start-raises",
+        "WRK-1",
+        "start_worker while the worker runs raises RuntimeError",
+        REFERENCE,
+        EventBus=StrictStartBus,
+    ),
+    mutant(
+        "stop-cancels-the-worker",
+        "WRK-2",
+        "stop_worker cancels the worker instead of draining the queue",
+        ALT,
+        EventBus=CancellingStopBus,
+    ),
+    mutant(
+        "stop-does-not-wait",
+        "WRK-2",
+        "stop_worker asks the worker to stop and returns before the drain",
+        ALT,
+        EventBus=NonWaitingStopBus,
+    ),
+    mutant(
+        "worker-never-stops",
+        "WRK-2",
+        "the worker waits for events forever and never sees the stop request, so stop_worker hangs",
+        ALT,
+        EventBus=DeafWorkerBus,
+    ),
+    mutant(
+        "stop-without-worker-raises",
+        "WRK-3",
+        "stop_worker without a running worker raises RuntimeError",
+        REFERENCE,
+        EventBus=StrictStopBus,
+    ),
+    mutant(
+        "stop-drains-until-empty",
+        "WRK-4",
+        "the worker drains until the queue is empty, so it never stops while handlers keep posting",
+        ALT,
+        EventBus=UntilEmptyBus,
+    ),
+    mutant(
+        "stop-clears-the-queue",
+        "WRK-4",
+        "stop_worker drains, then clears the queue: events posted during the drain are lost",
+        ALT,
+        EventBus=ClearingStopBus,
+    ),
+    mutant(
+        "worker-never-restarts",
+        "WRK-5",
+        "start_worker after stop_worker is a no-op (a flag never reset)",
+        REFERENCE,
+        EventBus=OneShotWorkerBus,
+    ),
+    mutant(
+        "worker-dies-on-handler-error",
+        "WRK-6",
+        "an INLINE failure of a posted event ends the worker",
+        ALT,
+        EventBus=FragileWorkerBus,
+    ),
+    mutant(
+        "worker-hides-handler-errors",
+        "WRK-6",
+        "the worker swallows a handler failure without logging it",
+        ALT,
+        EventBus=SilentWorkerBus,
+    ),
+    mutant(
+        "thread-posts-dispatched-in-place",
+        "WRK-7",
+        "post from a thread without a loop publishes right there (publish_sync), off the worker's loop",
+        REFERENCE,
+        EventBus=InPlacePostBus,
+    ),
+]
