@@ -634,11 +634,15 @@ class EventBus:
         """
         # [EXT-CLOSE-1] drain first: handlers of the queued events may still publish.
         await self.stop_worker()
+        left = 0
         with self._lock, self._qlock:
             self._closed = True  # before clearing: a publish that then finds no route sees it closed [LIFE-2]
             self._routes.clear()
-            left = len(self._queue)
-            self._queue.clear()
+            # A worker still registered here is the caller's own (a handler on the worker awaited
+            # aclose): it goes on taking the queued events, which now fail as the bus is closed.
+            if self._worker is None:
+                left = len(self._queue)
+                self._queue.clear()
         if left:
             _log.warning("aclose() discarded %d posted events that a cancelled worker never dispatched", left)
 
