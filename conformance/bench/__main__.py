@@ -1,0 +1,6 @@
+"""`python -m conformance.bench --impl=NAME [--impl=NAME ...]`."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

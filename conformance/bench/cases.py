@@ -1,0 +1,662 @@
+"""The benchmark's cases: an operation timed through the adapter, next to its plain-Python baseline.
+
+Every variant of a case (the baseline, and the case run on each implementation)
+is a coroutine function `(n) -> (elapsed_ns, ops)`: it sets up untimed, times `n`
+operations (or as close to `n` as the case's shape allows, reported as `ops`),
+and tears down untimed. Baselines and implementations use the same handlers and
+the same end-point, so only the dispatch mechanism differs:
+
+- INLINE cases time `await publish(event)`; the handlers do nothing, and a
+  separate check (`Case.check`) proves beforehand that each registration runs.
+- TASK cases time until every handler has run: the handlers count, and after
+  each `publish` the timing coroutine yields to the loop until the count is
+  reached (for a bus whose `publish` already waits for its TASK handlers, as
+  pico-ioc 2.5.2's does, the count is reached when `publish` returns).
+- THREADPOOL and worker cases time until the handler has signalled the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+from ..adapter import Implementation
+
+_log = logging.getLogger("conformance.bench")
+
+Sample = tuple[int, int]
+"""(elapsed ns, operations timed)."""
+
+CHECK_TIMEOUT = 10.0
+"""How long a case's correctness check may take before the implementation is reported as failing it."""
+
+
+class BenchError(Exception):
+    """An implementation did not do what a case needs; the case is reported as failed for it."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case."""
+
+    key: str
+    """Stable identifier, used in JSON, `--cases` and the targets."""
+    title: str
+    unit: str
+    """What one operation is: the table reports ns per `unit`."""
+    ops: int
+    """Default number of operations per sample."""
+    baseline_label: str
+    baseline: Callable[[int], Awaitable[Sample]]
+    measure: Callable[[Implementation, int], Awaitable[Sample]]
+    check: Callable[[Implementation], Awaitable[None]]
+    """Proves, untimed, that the implementation delivers what the timed run assumes."""
+    scaled: bool = True
+    """Whether `--scale` applies to `ops` (the post-and-worker cases take `--events` as is)."""
+
+
+class _Count:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class _PlainEvent:
+    """The baselines' event: any object will do, as the handlers ignore it."""
+
+
+@types.coroutine
+def _one_turn() -> Generator[None, None, None]:
+    """Let the loop run everything that is ready once (what `asyncio.sleep(0)` does, minus its wrapper)."""
+    yield
+
+
+def _event_type(impl: Implementation) -> Any:
+    return type("BenchEvent", (impl.event_type,), {})
+
+
+# Distinct function objects: a bus may keep a function only once per event type.
+def _noop_sync() -> Callable[[Any], None]:
+    def handler(event: Any) -> None:
+        return None
+
+    return handler
+
+
+def _noop_async() -> Callable[[Any], Coroutine[Any, Any, None]]:
+    async def handler(event: Any) -> None:
+        return None
+
+    return handler
+
+
+def _counting_sync(count: _Count) -> Callable[[Any], None]:
+    def handler(event: Any) -> None:
+        count.n += 1
+
+    return handler
+
+
+def _counting_async(count: _Count) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    async def handler(event: Any) -> None:
+        count.n += 1
+
+    return handler
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _closing(impl: Implementation, bus: Any) -> None:
+    try:
+        await asyncio.wait_for(impl.close_bus(bus), CHECK_TIMEOUT)
+    except Exception as exc:  # closing is untimed; a failure to close must not hide the figure
+        _log.warning("%s: closing a bus failed: %r", impl.name, exc)
+
+
+def _expect(what: str, expected: object, got: object) -> None:
+    if got != expected:
+        raise BenchError(f"{what}: expected {expected!r}, got {got!r}")
+
+
+# -- publish to INLINE handlers ------------------------------------------------
+
+
+def _dispatcher(k: int, is_async: bool) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    """The INLINE baseline: an `async def` calling (or awaiting) `k` handlers in a loop."""
+    if is_async:
+        coroutines = [_noop_async() for _ in range(k)]
+
+        async def dispatch_async(event: Any) -> None:
+            for handler in coroutines:
+                await handler(event)
+
+        return dispatch_async
+    functions = [_noop_sync() for _ in range(k)]
+
+    async def dispatch(event: Any) -> None:
+        for handler in functions:
+            handler(event)
+
+    return dispatch
+
+
+def _inline_case(k: int, is_async: bool) -> Case:
+    kind = "async" if is_async else "sync"
+    noop: Callable[[], Callable[[Any], Any]] = _noop_async if is_async else _noop_sync
+    counting: Callable[[_Count], Callable[[Any], Any]] = _counting_async if is_async else _counting_sync
+
+    async def baseline(n: int) -> Sample:
+        dispatch = _dispatcher(k, is_async)
+        event = _PlainEvent()
+        start = perf_counter_ns()
+        for _ in range(n):
+            await dispatch(event)
+        return perf_counter_ns() - start, n
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        bus = impl.new_bus()
+        try:
+            event_type = _event_type(impl)
+            for _ in range(k):
+                impl.add_handler(bus, event_type, noop(), policy="INLINE")
+            publish = bus.publish
+            event = event_type()
+            start = perf_counter_ns()
+            for _ in range(n):
+                await publish(event)
+            return perf_counter_ns() - start, n
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        bus = impl.new_bus()
+        try:
+            event_type = _event_type(impl)
+            counts = [_Count() for _ in range(k)]
+            for count in counts:
+                impl.add_handler(bus, event_type, counting(count), policy="INLINE")
+            for _ in range(3):
+                await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            _expect(f"runs of each of {k} INLINE handlers after 3 publishes", [3] * k, [c.n for c in counts])
+        finally:
+            await _closing(impl, bus)
+
+    plural = "handler" if k == 1 else "handlers"
+    loop_does = "awaits them" if is_async else "calls them"
+    return Case(
+        key=f"inline-{kind}-{k}",
+        title=f"publish, {k} {kind} INLINE {plural}",
+        unit="publish",
+        ops=20_000 if k == 1 else 5_000,
+        baseline_label=f"an `async def` that {loop_does} in a loop",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+# -- publish to TASK handlers ------------------------------------------------------
+
+
+def _task_case(k: int, strict: bool = False) -> Case:
+    """TASK handlers until all have run; `strict`: the baseline waits as the implementations' timing does."""
+
+    async def baseline(n: int) -> Sample:
+        count = _Count()
+        handlers = [_counting_async(count) for _ in range(k)]
+        create_task, gather = asyncio.create_task, asyncio.gather
+        event = _PlainEvent()
+        expected = 0
+        start = perf_counter_ns()
+        if strict:
+            for _ in range(n):
+                for handler in handlers:
+                    create_task(handler(event))
+                expected += k
+                while count.n < expected:
+                    await _one_turn()
+        else:
+            for _ in range(n):
+                await gather(*[create_task(handler(event)) for handler in handlers])
+        elapsed = perf_counter_ns() - start
+        _expect("handler runs", n * k, count.n)
+        return elapsed, n
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        bus = impl.new_bus()
+        try:
+            count = _Count()
+            event_type = _event_type(impl)
+            for _ in range(k):
+                impl.add_handler(bus, event_type, _counting_async(count), policy="TASK")
+            publish = bus.publish
+            event = event_type()
+            expected = 0
+            start = perf_counter_ns()
+            for _ in range(n):
+                await publish(event)
+                expected += k
+                while count.n < expected:  # until every handler of this publish has run
+                    await _one_turn()
+            elapsed = perf_counter_ns() - start
+            _expect("handler runs", n * k, count.n)
+            return elapsed, n
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        bus = impl.new_bus()
+        try:
+            count = _Count()
+            event_type = _event_type(impl)
+            for _ in range(k):
+                impl.add_handler(bus, event_type, _counting_async(count), policy="TASK")
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+
+            async def settle() -> None:
+                while count.n < k:
+                    await asyncio.sleep(0.001)
+
+            await asyncio.wait_for(settle(), CHECK_TIMEOUT)
+            await asyncio.sleep(0)
+            _expect(f"runs of {k} TASK handlers after one publish", k, count.n)
+        finally:
+            await _closing(impl, bus)
+
+    plural = "handler" if k == 1 else "handlers"
+    return Case(
+        key=f"task-{k}-strict" if strict else f"task-{k}",
+        title=f"publish, {k} TASK {plural}, until all have run" + (" (strict baseline)" if strict else ""),
+        unit="publish",
+        ops=5_000 if k == 1 else 1_000,
+        baseline_label=(
+            "`asyncio.create_task` for each, then yield to the loop until all have run, "
+            "the end-point the implementations are timed to"
+            if strict
+            else "`asyncio.create_task` for each, then `gather`"
+        ),
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+# -- publish to a THREADPOOL handler -----------------------------------------------
+
+
+class _Signal:
+    """Handed to a handler running in a thread: it resolves the current future on the loop."""
+
+    __slots__ = ("future", "loop", "runs")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.runs = 0
+
+    def arm(self) -> asyncio.Future[None]:
+        self.future = self.loop.create_future()
+        return self.future
+
+    def handler(self, event: Any) -> None:
+        self.runs += 1
+        self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+def _threadpool_case() -> Case:
+    async def baseline(n: int) -> Sample:
+        loop = asyncio.get_running_loop()
+        signal = _Signal(loop)
+        handler, arm, run_in_executor = signal.handler, signal.arm, loop.run_in_executor
+        event = _PlainEvent()
+        start = perf_counter_ns()
+        for _ in range(n):
+            done = arm()
+            run_in_executor(None, handler, event)
+            await done
+        elapsed = perf_counter_ns() - start
+        _expect("handler runs", n, signal.runs)
+        return elapsed, n
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        loop = asyncio.get_running_loop()
+        bus = impl.new_bus()
+        try:
+            signal = _Signal(loop)
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, signal.handler, policy="THREADPOOL")
+            publish, arm = bus.publish, signal.arm
+            event = event_type()
+            start = perf_counter_ns()
+            for _ in range(n):
+                done = arm()
+                await publish(event)
+                await done
+            elapsed = perf_counter_ns() - start
+            _expect("handler runs", n, signal.runs)
+            return elapsed, n
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        loop = asyncio.get_running_loop()
+        bus = impl.new_bus()
+        try:
+            signal = _Signal(loop)
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, signal.handler, policy="THREADPOOL")
+            done = signal.arm()
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            await asyncio.wait_for(done, CHECK_TIMEOUT)
+            _expect("runs of the THREADPOOL handler after one publish", 1, signal.runs)
+        finally:
+            await _closing(impl, bus)
+
+    return Case(
+        key="threadpool-1",
+        title="publish, 1 THREADPOOL handler, until it has run",
+        unit="publish",
+        ops=1_000,
+        baseline_label="`loop.run_in_executor(None, handler, event)`",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+# -- post and the worker --------------------------------------------------------------
+
+
+def _finishing_handler(count: _Count, target: int, done: asyncio.Future[None]) -> Callable[[Any], None]:
+    def handler(event: Any) -> None:
+        count.n += 1
+        if count.n == target:
+            done.set_result(None)
+
+    return handler
+
+
+def _producer(
+    post: Callable[[Any], Any], event: Any, n: int, done: asyncio.Future[None]
+) -> tuple[threading.Thread, threading.Event]:
+    """A started thread that, once `go` is set, posts `n` events; a failure resolves `done`."""
+    loop = done.get_loop()
+    go = threading.Event()
+
+    def produce() -> None:
+        go.wait()
+        try:
+            for _ in range(n):
+                post(event)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_fail, done, exc)
+
+    thread = threading.Thread(target=produce, name="bench producer", daemon=True)
+    thread.start()
+    return thread, go
+
+
+def _fail(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+async def _drive(post: Callable[[Any], Any], event: Any, n: int, done: asyncio.Future[None], from_thread: bool) -> int:
+    """Post `n` events from this thread or a producer thread; the ns until the handler has seen them all."""
+    timeout = CHECK_TIMEOUT + n / 1_000  # generous: a millisecond per thousand events
+    if not from_thread:
+        start = perf_counter_ns()
+        for _ in range(n):
+            post(event)
+        await asyncio.wait_for(done, timeout)
+        return perf_counter_ns() - start
+    thread, go = _producer(post, event, n, done)
+    start = perf_counter_ns()
+    go.set()
+    try:
+        await asyncio.wait_for(done, timeout)
+        return perf_counter_ns() - start
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, CHECK_TIMEOUT)
+
+
+def _worker_case(events: int, from_thread: bool) -> Case:
+    async def baseline(n: int) -> Sample:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        count, done = _Count(), loop.create_future()
+        handler = _finishing_handler(count, n, done)
+
+        async def worker() -> None:
+            while True:
+                event = await queue.get()
+                try:
+                    handler(event)
+                except Exception:
+                    _log.exception("handler failed")
+
+        task = loop.create_task(worker())
+        await _one_turn()  # started, as start_worker() leaves a bus's worker
+
+        def post_from_thread(event: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        post = post_from_thread if from_thread else queue.put_nowait
+        try:
+            return await _drive(post, _PlainEvent(), n, done, from_thread), n
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        loop = asyncio.get_running_loop()
+        bus = impl.new_bus()
+        try:
+            count, done = _Count(), loop.create_future()
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, _finishing_handler(count, n, done), policy="INLINE")
+            await bus.start_worker()
+            return await _drive(bus.post, event_type(), n, done, from_thread), n
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        loop = asyncio.get_running_loop()
+        bus = impl.new_bus()
+        try:
+            count, done = _Count(), loop.create_future()
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, _finishing_handler(count, 3, done), policy="INLINE")
+            await asyncio.wait_for(bus.start_worker(), CHECK_TIMEOUT)
+            await _drive(bus.post, event_type(), 3, done, from_thread)
+            _expect("runs of the handler after 3 posts", 3, count.n)
+        finally:
+            await _closing(impl, bus)
+
+    where = "another thread" if from_thread else "the loop's thread"
+    return Case(
+        key="post-thread" if from_thread else "post-loop",
+        title=f"post and worker, 1 sync handler, from {where}",
+        unit="event",
+        ops=events,
+        baseline_label="an `asyncio.Queue` and a worker task"
+        + (" (`call_soon_threadsafe(queue.put_nowait, event)`)" if from_thread else ""),
+        baseline=baseline,
+        measure=measure,
+        check=check,
+        scaled=False,
+    )
+
+
+# -- subscribing, and components that auto-subscribe ------------------------------------
+
+_PER_BUS = 10
+"""Handlers subscribed to each bus in the subscribe case."""
+
+
+def _subscribe_case() -> Case:
+    def register(registry: dict[Any, list[Any]], event_type: Any, handler: Any) -> None:
+        registry.setdefault(event_type, []).append(handler)
+
+    async def baseline(n: int) -> Sample:
+        registries: list[dict[Any, list[Any]]] = [{} for _ in range(max(1, n // _PER_BUS))]
+        handlers = [_noop_sync() for _ in range(_PER_BUS)]
+        event_type = _PlainEvent
+        start = perf_counter_ns()
+        for registry in registries:
+            for handler in handlers:
+                register(registry, event_type, handler)
+        return perf_counter_ns() - start, len(registries) * _PER_BUS
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        buses = [impl.new_bus() for _ in range(max(1, n // _PER_BUS))]
+        try:
+            handlers = [_noop_sync() for _ in range(_PER_BUS)]
+            event_type = _event_type(impl)
+            add = impl.add_handler
+            start = perf_counter_ns()
+            for bus in buses:
+                for handler in handlers:
+                    add(bus, event_type, handler, policy="INLINE")
+            return perf_counter_ns() - start, len(buses) * _PER_BUS
+        finally:
+            for bus in buses:
+                await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        bus = impl.new_bus()
+        try:
+            event_type = _event_type(impl)
+            counts = [_Count() for _ in range(_PER_BUS)]
+            for count in counts:
+                impl.add_handler(bus, event_type, _counting_sync(count), policy="INLINE")
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            _expect(f"runs of each of {_PER_BUS} subscribed handlers", [1] * _PER_BUS, [c.n for c in counts])
+        finally:
+            await _closing(impl, bus)
+
+    return Case(
+        key="subscribe",
+        title=f"subscribe ({_PER_BUS} handlers to one event type on a new bus)",
+        unit="subscribe",
+        ops=5_000,
+        baseline_label="`dict.setdefault(event_type, []).append(handler)` in a function",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+_METHODS = ("on_first", "on_second", "on_third")
+"""The auto-subscribing methods of the component in the component case."""
+
+
+def _subscriber_class(impl: Implementation, event_type: Any, count: _Count) -> type:
+    def method() -> Callable[[Any, Any], None]:
+        def handle(self: Any, event: Any) -> None:
+            count.n += 1
+
+        return handle
+
+    on = impl.subscribe_decorator
+    namespace = {name: on(event_type)(method()) for name in _METHODS}
+    return type("BenchSubscriber", (impl.mixin,), namespace)
+
+
+def _component_case() -> Case:
+    class Plain:
+        def on_first(self, event: Any) -> None:
+            return None
+
+        def on_second(self, event: Any) -> None:
+            return None
+
+        def on_third(self, event: Any) -> None:
+            return None
+
+    async def baseline(n: int) -> Sample:
+        event_type = _PlainEvent
+        start = perf_counter_ns()
+        for _ in range(n):
+            instance = Plain()
+            registry: dict[Any, list[Any]] = {}
+            for name in _METHODS:
+                registry.setdefault(event_type, []).append(getattr(instance, name))
+        return perf_counter_ns() - start, n
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        event_type = _event_type(impl)
+        count = _Count()
+        classes = [_subscriber_class(impl, event_type, count) for _ in range(n)]
+        containers: list[Any] = []
+        try:
+            new_container = impl.new_container
+            start = perf_counter_ns()
+            for cls in classes:
+                container = new_container([cls])
+                containers.append(container)
+                container.get(cls)
+            return perf_counter_ns() - start, n
+        finally:
+            await _close_containers(impl, containers)
+
+    async def check(impl: Implementation) -> None:
+        event_type = _event_type(impl)
+        count = _Count()
+        cls = _subscriber_class(impl, event_type, count)
+        container = impl.new_container([cls])
+        try:
+            container.get(cls)
+            bus = container.get(impl.bus_type)
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            _expect(f"runs of the component's {len(_METHODS)} @subscribe methods", len(_METHODS), count.n)
+        finally:
+            await _close_containers(impl, [container])
+
+    return Case(
+        key="component",
+        title=f"create a component with {len(_METHODS)} auto-subscribing methods (a new container)",
+        unit="component",
+        ops=200,
+        baseline_label="instantiate a class, register its 3 bound methods in a dict",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+async def _close_containers(impl: Implementation, containers: Sequence[Any]) -> None:
+    for container in containers:
+        try:
+            await asyncio.wait_for(impl.close_container(container), CHECK_TIMEOUT)
+        except Exception as exc:
+            _log.warning("%s: closing a container failed: %r", impl.name, exc)
+
+
+def all_cases(events: int = 100_000) -> list[Case]:
+    """Every case, in table order; `events` is the count of the post-and-worker cases."""
+    return [
+        _inline_case(1, is_async=False),
+        _inline_case(10, is_async=False),
+        _inline_case(1, is_async=True),
+        _inline_case(10, is_async=True),
+        _task_case(1),
+        _task_case(10),
+        _task_case(1, strict=True),
+        _task_case(10, strict=True),
+        _threadpool_case(),
+        _worker_case(events, from_thread=False),
+        _worker_case(events, from_thread=True),
+        _subscribe_case(),
+        _component_case(),
+    ]
