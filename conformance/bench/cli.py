@@ -33,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, help="samples of each variant of each case (default 11)")
     parser.add_argument("--scale", type=float, help="multiply each case's operations per sample (default 1)")
     parser.add_argument("--events", type=int, help="events per sample in the post-and-worker cases (default 100000)")
-    parser.add_argument("--quick", action="store_true", help="tiny counts, for a smoke run (%(prog)s still works)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny counts for a smoke run (3 rounds, 2%% of the operations, 2000 events); its figures mean little",
+    )
     parser.add_argument("--cases", help="comma-separated case keys to run (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the event loop (default asyncio)")
