@@ -56,22 +56,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CLEAR = "\x1b[K"
+"""Erase to the end of the line, after a carriage return on a terminal."""
+
+
 class _StderrProgress(Progress):
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.live = out.isatty()
+        self.live = out.isatty()  # on a terminal, one line per case, rewritten as the rounds go
+        self.prefix = ""
 
     def case_started(self, index: int, total: int, case: Case, ops: int) -> None:
         self.prefix = f"[{index}/{total}] {case.title} ({ops:,} per sample)"
         if self.live:
-            self.out.write(f"\r{self.prefix}: checking")
+            self.out.write(f"\r{self.prefix}: checking{_CLEAR}")
         else:
             self.out.write(f"{self.prefix} ...\n")
         self.out.flush()
 
     def round_done(self, case: Case, done: int, total: int) -> None:
         if self.live:
-            self.out.write(f"\r{self.prefix}: round {done}/{total}")
+            self.out.write(f"\r{self.prefix}: round {done}/{total}{_CLEAR}")
             self.out.flush()
 
     def case_done(self, result: CaseResult) -> None:
@@ -79,7 +84,7 @@ class _StderrProgress(Progress):
         figures += [f"{name} {report.cell(series, ' ns')}" for name, series in result.impls.items()]
         line = "    " + "; ".join(figures)
         if self.live:
-            self.out.write(f"\r{self.prefix}\n")
+            self.out.write(f"\r{self.prefix}{_CLEAR}\n")
         self.out.write(line + "\n")
         self.out.flush()
 
