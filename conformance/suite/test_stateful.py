@@ -28,10 +28,13 @@ reproducible list of steps (plus a `@reproduce_failure` blob).
 Cost and settings (environment variables; the defaults keep the test's share of
 the suite small):
 
-- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 25);
-- `CONFORMANCE_STATEFUL_STEPS`: steps per program at most (default 15);
+- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 100, about half a second);
+- `CONFORMANCE_STATEFUL_STEPS`: steps per program at most (default 20);
 - `CONFORMANCE_STATEFUL_SHRINK=0`: report the first failing program without
-  shrinking it (the kill matrix sets this: shrinking a hanging bus costs minutes).
+  shrinking it (the kill matrix sets this). While a failure is shrunk, every wait
+  is bounded by 0.1 s instead of `--bound`, so shrinking a program that hangs
+  costs seconds (typically 10 to 30) rather than minutes; the report says which
+  bound applied.
 
 A long run: `CONFORMANCE_STATEFUL_EXAMPLES=2000 CONFORMANCE_STATEFUL_STEPS=40
 pytest --impl=reference conformance/suite/test_stateful.py`. Hypothesis's own
@@ -74,9 +77,11 @@ def _setting(name: str, default: int) -> int:
     return value
 
 
-EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 25)
-STEPS = _setting("CONFORMANCE_STATEFUL_STEPS", 15)
+EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 100)
+STEPS = _setting("CONFORMANCE_STATEFUL_STEPS", 20)
 SHRINK = _setting("CONFORMANCE_STATEFUL_SHRINK", 1) != 0
+SHRINK_BOUND = 0.1
+"""Seconds a wait may take while a failing program is shrunk (if `--bound` is not smaller)."""
 
 TYPES = ("Base", "Child", "Other")
 """The event types of a program; Child subclasses Base."""
@@ -262,17 +267,25 @@ class Program:
         return sure, maybe
 
     def missing_rule(self, sent: Sent, handler: Handler) -> str:
-        """The rule a missing delivery of `sent` to `handler` breaks."""
-        background_failures = {h.policy for h in self.failed(sent) if h is not handler}
-        if "TASK" in background_failures:
-            return "ERR-3"
-        if "THREADPOOL" in background_failures:
-            return "ERR-4"
+        """The rule a missing delivery of `sent` to `handler` most likely breaks."""
+        failed = {h.policy for h in self.failed(sent) if h is not handler} - {"INLINE"}
+        if handler.policy in failed:  # a failing sibling of the same policy kept it from running
+            return "ERR-3" if handler.policy == "TASK" else "ERR-4"
+        mixed = self.mixed_rule(handler)
+        if mixed:
+            return mixed
+        if failed:
+            return "ERR-3" if "TASK" in failed else "ERR-4"
+        return "POST-4" if sent.posted else "PUB-1"
+
+    @staticmethod
+    def mixed_rule(handler: Handler) -> str | None:
+        """POL-MIX-1 for a sync handler under TASK, POL-MIX-2 for an async one under THREADPOOL."""
         if handler.policy == "TASK" and not handler.spec.is_async:
             return "POL-MIX-1"
         if handler.policy == "THREADPOOL" and handler.spec.is_async:
             return "POL-MIX-2"
-        return "POST-4" if sent.posted else "PUB-1"
+        return None
 
     def make_handler(self, index: int, spec: Subscribe) -> Callable[[Any], Any]:
         rec, failures = self.rec, self.failures
@@ -303,12 +316,15 @@ class Program:
 
     async def run(self, steps: list[Step]) -> None:
         kit = self.kit
-        base = dataclasses.make_dataclass("Base", [("eid", int)], bases=(kit.Event,))
-        self.types = {
-            "Base": base,
-            "Child": dataclasses.make_dataclass("Child", [], bases=(base,)),
-            "Other": dataclasses.make_dataclass("Other", [("eid", int)], bases=(kit.Event,)),
-        }
+        try:
+            base = dataclasses.make_dataclass("Base", [("eid", int)], bases=(kit.Event,))
+            self.types = {
+                "Base": base,
+                "Child": dataclasses.make_dataclass("Child", [], bases=(base,)),
+                "Other": dataclasses.make_dataclass("Other", [("eid", int)], bases=(kit.Event,)),
+            }
+        except Exception as exc:
+            self.fail("EVT-1", "dataclass events can subclass Event", f"defining one raised {describe(exc)}")
         self.bus = kit.new_bus()
         self.producer = _Producer(kit)
         try:
@@ -433,11 +449,15 @@ class Program:
             assert self.producer is not None
             error = await self.producer.post(self.bus, event)
         else:
+            result: Any = None
+            error = None
             try:
-                self.bus.post(event)
-                error = None
+                result = self.bus.post(event)
             except Exception as exc:
                 error = exc
+            if hasattr(result, "__await__"):
+                getattr(result, "close", lambda: None)()  # an unawaited coroutine would only warn later
+                self.fail("POST-1", "post is a plain call that returns nothing to await", f"it returned {result!r}")
         if error is None:
             return
         if self.running:
@@ -482,22 +502,24 @@ class Program:
             sent.settled = True
 
     async def check_drained(self, sent: Sent) -> None:
-        """`sent` was dispatched before stop_worker returned: its INLINE handlers have run."""
+        """`sent` was dispatched before stop_worker returned: its INLINE handlers have run.
+
+        No waiting here: a late dispatch is as wrong as none [WRK-2], and a failing
+        program must fail fast, or shrinking it takes minutes.
+        """
         for h in sent.sure:
             handler = self.handlers[h]
             if handler.policy != "INLINE" or h not in self.required(sent) or self.count(h, sent.eid):
                 continue
-            late = not await self.delivered([(h, sent.eid)], f"{handler.label} gets e{sent.eid}")
-            if late:
-                rule = "WRK-2"
-            elif any(self.relaxed(s) for s in self.sent if s.posted and s.eid < sent.eid):
-                rule = "WRK-6"
+            if any(self.relaxed(s) for s in self.sent if s.posted and s.eid < sent.eid):
+                rule = "WRK-6"  # an earlier posted event failed: did the worker die?
             else:
                 rule = {"before-start": "POST-5", "after-stop": "POST-6"}.get(sent.context, "WRK-2")
             self.fail(
                 rule,
                 f"{sent.label}, accepted by post, has been dispatched to {handler.describe()} when stop_worker returns",
-                "it was dispatched only later" if late else "it was never dispatched",
+                f"it had not been (the worker was {'running' if sent.context == 'running' else 'not running'} "
+                "when it was posted)",
             )
 
     # -- the end --------------------------------------------------------------------------------
@@ -536,9 +558,8 @@ class Program:
                 n = self.count(handler.index, sent.eid)
                 if handler.index in sent.sure:
                     if n > 1:
-                        rule = self.missing_rule(sent, handler)
                         self.fail(
-                            rule if rule.startswith("POL-MIX") else "POST-4" if sent.posted else "PUB-1",
+                            self.mixed_rule(handler) or ("POST-4" if sent.posted else "PUB-1"),
                             f"{handler.describe()} is called once for {sent.label}",
                             f"it was called {n} times",
                         )
@@ -552,7 +573,7 @@ class Program:
                     if n > 1:
                         base = handler.spec.event_type != sent.event_type
                         self.fail(
-                            "PUB-3" if base else "PUB-1",
+                            self.mixed_rule(handler) or ("PUB-3" if base else "PUB-1"),
                             f"{handler.describe()} is called at most once for {sent.label}",
                             f"it was called {n} times",
                         )
@@ -688,6 +709,15 @@ def _machine(run_program: Callable[[list[Step]], None]) -> type[RuleBasedStateMa
     return BusProgram
 
 
+def _caplog(request: pytest.FixtureRequest) -> pytest.LogCaptureFixture | None:
+    """pytest's `caplog`, unless its logging plugin is disabled."""
+    try:
+        caplog: pytest.LogCaptureFixture = request.getfixturevalue("caplog")
+    except pytest.FixtureLookupError:
+        return None
+    return caplog
+
+
 @pytest.mark.rule(
     "PUB-1",
     "PUB-2",
@@ -714,15 +744,25 @@ def _machine(run_program: Callable[[list[Step]], None]) -> type[RuleBasedStateMa
     "WRK-5",
     "WRK-6",
 )
-def test_random_programs_match_the_model(implementation: Implementation, pytestconfig: pytest.Config) -> None:
-    bound: float = pytestconfig.getoption("bound")
-    new_loop = loop_factory(pytestconfig.getoption("loop"))
+def test_random_programs_match_the_model(implementation: Implementation, request: pytest.FixtureRequest) -> None:
+    bound: float = request.config.getoption("bound")
+    new_loop = loop_factory(request.config.getoption("loop"))
+    caplog = _caplog(request)
     problems: set[str] = set()
+    failed: list[BaseException] = []
 
     def run_program(steps: list[Step]) -> None:
-        kit = Kit(implementation, RULES["PUB-1"], bound=bound)
+        # Once a program has failed, Hypothesis only shrinks it: shorter waits keep that cheap.
+        wait = min(bound, SHRINK_BOUND) if failed else bound
+        if caplog is not None:
+            caplog.clear()  # a failure's report shows the logs of its own program, not of every program run
+        kit = Kit(implementation, RULES["PUB-1"], bound=wait)
         program = Program(kit)
-        problems.update(run_test(kit, lambda: program.run(steps), new_loop, hard_bound=10 * bound))
+        try:
+            problems.update(run_test(kit, lambda: program.run(steps), new_loop, hard_bound=10 * wait))
+        except BaseException as exc:
+            failed.append(exc)
+            raise
 
     phases = [p for p in Phase if SHRINK or p is not Phase.shrink]
     try:
