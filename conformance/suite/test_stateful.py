@@ -16,11 +16,12 @@ worker once more so that buffered events come out. The model checks:
   publisher [ERR-1] (after one, the other handlers of that dispatch may be
   skipped, IMPL-2); TASK and THREADPOOL failures do not, and are logged
   [ERR-3, ERR-4, ERR-5];
-- `post` is accepted while a worker runs; without one it raises or buffers,
-  whichever the implementation does, and nothing it accepted is lost across
-  stop and restart [POST-5, POST-6, WRK-2, WRK-5]; posted events reach each
-  INLINE handler in the order each producer posted them [POST-3]; a failing
-  posted event is logged and the worker goes on [WRK-6].
+- `post` (one to three times in a row) is accepted while a worker runs;
+  without one it raises or buffers, whichever the implementation does, and
+  nothing it accepted is lost across stop and restart [POST-5, POST-6, WRK-2,
+  WRK-5]; posted events reach each INLINE handler in the order each producer
+  posted them [POST-3]; a failing posted event is logged and the worker goes on
+  [WRK-6].
 
 A violation fails naming its rule, and Hypothesis prints the program as a
 reproducible list of steps (plus a `@reproduce_failure` blob).
@@ -28,7 +29,7 @@ reproducible list of steps (plus a `@reproduce_failure` blob).
 Cost and settings (environment variables; the defaults keep the test's share of
 the suite small):
 
-- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 100, about half a second);
+- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 50, about half a second);
 - `CONFORMANCE_STATEFUL_STEPS`: steps per program at most (default 20);
 - `CONFORMANCE_STATEFUL_SHRINK=0`: report the first failing program without
   shrinking it (the kill matrix sets this). While a failure is shrunk, every wait
@@ -77,7 +78,7 @@ def _setting(name: str, default: int) -> int:
     return value
 
 
-EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 100)
+EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 50)
 STEPS = _setting("CONFORMANCE_STATEFUL_STEPS", 20)
 SHRINK = _setting("CONFORMANCE_STATEFUL_SHRINK", 1) != 0
 SHRINK_BOUND = 0.1
@@ -691,9 +692,14 @@ def _machine(run_program: Callable[[list[Step]], None]) -> type[RuleBasedStateMa
         def publish(self, event_type: str) -> None:
             self.steps.append(Publish(event_type))
 
-        @rule(event_type=st.sampled_from(TYPES), producer=st.sampled_from(("loop", "thread")))
-        def post(self, event_type: str, producer: str) -> None:
-            self.steps.append(Post(event_type, producer))
+        @rule(
+            event_type=st.sampled_from(TYPES),
+            producer=st.sampled_from(("loop", "thread")),
+            times=st.integers(min_value=1, max_value=3),
+        )
+        def post(self, event_type: str, producer: str, times: int) -> None:
+            # Several posts in a row leave events waiting in the queue when the next step runs.
+            self.steps += [Post(event_type, producer)] * times
 
         @rule()
         def start_worker(self) -> None:

@@ -35,6 +35,20 @@ class SummaryErrorBus(alt.EventBus):
         return []
 
 
+class RetryingBus(alt.EventBus):
+    """After an INLINE failure, the handlers after the failing one are run again, as a retry."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        errors: list[Exception] = []
+        for i, registration in enumerate(registrations):
+            try:
+                await self.run_inline(registration, event)
+            except Exception as exc:
+                errors.append(exc)
+                errors += await super().run_inlines(registrations[i + 1 :], event)
+        return errors
+
+
 class BatchedTaskBus(alt.EventBus):
     """A dispatch's TASK handlers run one after another in a single task: a failure ends the batch."""
 
@@ -114,6 +128,13 @@ MUTANTS = [
         "publish raises a new error carrying only the messages of the INLINE failures, not the exceptions",
         ALT,
         EventBus=SummaryErrorBus,
+    ),
+    mutant(
+        "handlers-after-a-failure-run-twice",
+        "ERR-2",
+        "after an INLINE failure the remaining INLINE handlers are retried, so they run twice",
+        ALT,
+        EventBus=RetryingBus,
     ),
     mutant(
         "task-failure-ends-the-batch",

@@ -104,6 +104,15 @@ class DownwardBus(alt.EventBus):
         return sorted(found, key=lambda r: (-r.priority, r.seq))
 
 
+class TwiceUpwardBus(alt.EventBus):
+    """Base-class handlers are found twice: once walking the MRO, once more by an `isinstance` scan."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[alt.Registration]:
+        found = super().matching(event_type)
+        found += [r for r in found if r.event_type is not event_type]
+        return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
 class NoSubscriberErrorBus(ref.EventBus):
     """`publish` of a type nobody ever subscribed to raises LookupError (a `routes[type]` lookup)."""
 
@@ -203,6 +212,13 @@ MUTANTS = [
         "a handler registered for a subclass also receives events of its base class",
         ALT,
         EventBus=DownwardBus,
+    ),
+    mutant(
+        "base-handlers-called-twice",
+        "PUB-3",
+        "a handler of a base class is found twice for a subclass event (MRO walk and isinstance scan)",
+        ALT,
+        EventBus=TwiceUpwardBus,
     ),
     mutant(
         "publish-without-subscribers-raises",
