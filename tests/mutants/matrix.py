@@ -22,7 +22,7 @@ from conformance.rules import RULES
 
 from .base import Mutant
 from .catalogue import MUTANTS
-from .running import CONFORMING_BOUND, MUTANT_BOUND, ROOT, SuiteRun, run_many
+from .running import CONFORMING_BOUND, HYPOTHESIS_SEED, MUTANT_BOUND, ROOT, SuiteRun, run_many
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 """Where the kill matrix is kept."""
@@ -69,9 +69,11 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
         "",
         "Each broken bus (`tests/mutants/`) breaks one rule of SPEC.md and is otherwise its base: the reference",
         "(`reference`) or the second conforming bus (`alt`, `tests/alt_impl/`). The whole conformance suite runs",
-        f"against each one (`--bound={MUTANT_BOUND:g}`). It is *caught* when a failing test is charged to its rule:",
-        "the test checks that rule, or its failure message names it. Other tests may fail too (a broken bus",
-        "often breaks what depends on the rule); they are not listed.",
+        f"against each one (`--bound={MUTANT_BOUND:g}`; the conforming buses get the default bound). It is *caught*",
+        "when a failing test is charged to its rule: the test checks that rule, or its failure message names it.",
+        "Other tests may fail too (a broken bus often breaks what depends on the rule); they are not listed. The",
+        f"stateful test draws its programs with `--hypothesis-seed={HYPOTHESIS_SEED}`, so each run of this matrix sees",
+        "the same ones.",
         "",
         "## Conforming buses",
         "",
@@ -101,6 +103,14 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
     if gaps:
         lines += ["", "## Known gaps", ""]
         lines += [f"- `{m.name}` ({m.rule}): {m.gap}" for m in gaps]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- ROB-6 and ROB-7 are races. Their broken buses widen the race window with `time.sleep(0)`; an unlocked",
+        "  bus without that help loses events too rarely for any bounded test to catch it reliably.",
+        "- A broken bus that hangs costs its tests a bound each, so the slowest rows take half a minute.",
+    ]
     covered = {m.rule for m in mutants}
     lines += ["", "## Rules without a broken bus", ""]
     for rule_id, rule in RULES.items():
