@@ -171,7 +171,6 @@ class Sent:
     producer: str = "loop"
     context: str = ""
     """For posts: 'running', 'before-start' or 'after-stop' (of the worker, when post was called)."""
-    restarted: bool = False
     accepted: bool = True
     """False for a post that raised (allowed while no worker runs): nothing to deliver."""
     sure: list[int] = field(default_factory=list)
@@ -445,7 +444,6 @@ class Program:
         sent, event = self.new_event(step.event_type, posted=True)
         sent.producer = step.producer
         sent.context = "running" if self.running else "after-stop" if self.stopped else "before-start"
-        sent.restarted = self.restarted
         if step.producer == "thread":
             assert self.producer is not None
             error = await self.producer.post(self.bus, event)
