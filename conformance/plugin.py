@@ -125,9 +125,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item, rule in rule_items:
         entry = expectations.get(test_key(item))
         if entry is not None:
-            if entry.rule != rule.id:
+            checked = [r.id for r in rules_of(item)]
+            if entry.rule not in checked:
                 raise pytest.UsageError(
-                    f"expectation for {test_key(item)} names rule {entry.rule}, but the test checks {rule.id}"
+                    f"expectation for {test_key(item)} names rule {entry.rule}, "
+                    f"but the test checks {', '.join(checked)}"
                 )
             item.stash[_EXPECTATION_KEY] = entry
         if rule.profile not in impl.profiles:
@@ -240,35 +242,37 @@ def pytest_runtest_makereport(
     rule = rule_of(item)
     if rule is None:
         return report
+    violation = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(violation, RuleViolation):
+        # A test checking several rules (the stateful one) is charged with the
+        # rule its failure names, not with its first marker.
+        rule = violation.rule
     report.user_properties.append(("rule", rule.id))
     expectation = item.stash.get(_EXPECTATION_KEY, None)
     kind = _failure_kind(call.excinfo)
-    if (
-        report.failed
-        and call.excinfo is not None
-        and call.excinfo.errisinstance(RuleViolation)
-        and item.config.getoption("tbstyle") == "auto"
-    ):
+    if report.failed and isinstance(violation, RuleViolation) and item.config.getoption("tbstyle") == "auto":
         # The message already says rule, expectation and observation; the
-        # kit's own frames would only bury it.
+        # kit's own frames would only bury it. Notes (Hypothesis's failing
+        # example, for one) stay.
         path, line, _ = item.location
-        report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{call.excinfo.value}"
+        notes = "".join(f"\n{note}" for note in getattr(violation, "__notes__", ()))
+        report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{violation}{notes}"
     if report.when == "call" and expectation is not None:
-        if report.failed and kind == expectation.kind:
+        if report.failed and kind == expectation.kind and rule.id == expectation.rule:
             report.outcome = "skipped"
             report.wasxfail = f"{rule.id}: {expectation.observed}"
         elif report.failed:
             report.sections.append(
                 (
                     "expectation",
-                    f"listed as an expected {expectation.kind} failure, but it failed as {kind}: "
-                    "update the expectation file if the behaviour really changed",
+                    f"listed as an expected {expectation.kind} failure of {expectation.rule}, but it failed "
+                    f"as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
                 )
             )
         elif report.passed:
             report.outcome = "failed"
             report.longrepr = (
-                f"unexpected pass: {test_key(item)} now conforms to {rule.id}; "
+                f"unexpected pass: {test_key(item)} now conforms to {expectation.rule}; "
                 f"remove it from the expectations ({item.config.stash[_EXPECTATIONS_PATH_KEY]})"
             )
     if report.failed:

@@ -56,7 +56,7 @@ def test_expected_failure_of_the_expected_kind_is_reported_as_xfail(tmp_path: Pa
 def test_failure_of_another_kind_fails_the_run(tmp_path: Path) -> None:
     proc = run(tmp_path, "tests.broken_buses:hanging_publish", entry(kind="assertion"), HANGING_NODE)
     assert proc.returncode == 1, proc.stdout
-    assert "listed as an expected assertion failure, but it failed as hang" in proc.stdout
+    assert "listed as an expected assertion failure of PUB-1, but it failed as hang of PUB-1" in proc.stdout
 
 
 def test_unexpected_pass_fails_the_run(tmp_path: Path) -> None:

@@ -164,3 +164,24 @@ async def test_leaves_a_task(kit):
     result = pytester.runpytest_subprocess("--impl=reference")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*[[]PUB-4[]] after the test: 1 task(s) were still running after teardown*"])
+
+
+def test_failure_is_charged_to_the_rule_it_names_and_keeps_notes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import pytest
+from conformance.kit import RuleViolation
+
+@pytest.mark.rule("PUB-1", "PUB-2")
+async def test_several(kit):
+    try:
+        kit.fail("only Ping handlers run", "a Pong handler ran", rule="PUB-2")
+    except RuleViolation as exc:
+        exc.add_note("Falsifying example: step 3")
+        raise
+"""
+    )
+    result = pytester.runpytest_subprocess("--impl=reference")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*[[]PUB-2[]]*", "*Falsifying example: step 3*", "*FAIL  PUB-2 (MUST, core)*"])
+    assert "FAIL  PUB-1" not in result.stdout.str()

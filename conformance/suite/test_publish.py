@@ -123,6 +123,23 @@ async def test_unrelated_types_receive_nothing(kit: Kit) -> None:
     )
 
 
+@pytest.mark.rule("PUB-2")
+async def test_subclass_handlers_do_not_get_base_class_events(kit: Kit) -> None:
+    Base = kit.event_class("Base")
+    Child = kit.event_class("Child", base=Base)
+
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    kit.add(bus, Child, rec.sync_handler("child"))
+    kit.add(bus, Base, rec.sync_handler("base"))
+    await kit.within(bus.publish(Base()), "publish returns")
+    kit.check(
+        rec.labels() == ["base"],
+        "publishing a Base event calls the Base handler only: a handler of its subclass Child is not called",
+        f"calls: {rec.labels()}",
+    )
+
+
 @pytest.mark.rule("PUB-3")
 async def test_base_class_subscribers_get_subclass_events_at_most_once(kit: Kit) -> None:
     Base = kit.event_class("Base")

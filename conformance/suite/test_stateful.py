@@ -29,7 +29,7 @@ reproducible list of steps (plus a `@reproduce_failure` blob).
 Cost and settings (environment variables; the defaults keep the test's share of
 the suite small):
 
-- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 50, about half a second);
+- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 100, about a second);
 - `CONFORMANCE_STATEFUL_STEPS`: steps per program at most (default 20);
 - `CONFORMANCE_STATEFUL_SHRINK=0`: report the first failing program without
   shrinking it (the kill matrix sets this). While a failure is shrunk, every wait
@@ -37,9 +37,13 @@ the suite small):
   costs seconds (typically 10 to 30) rather than minutes; the report says which
   bound applied.
 
-A long run: `CONFORMANCE_STATEFUL_EXAMPLES=2000 CONFORMANCE_STATEFUL_STEPS=40
-pytest --impl=reference conformance/suite/test_stateful.py`. Hypothesis's own
-`--hypothesis-seed=N` fixes the programs drawn. No example database is written.
+- `CONFORMANCE_STATEFUL_RANDOM=1`: draw new programs on every run. By default the
+  programs are the same on every run (Hypothesis's `derandomize`), so that a
+  verdict, and an expectation file listing this test, is reproducible.
+
+A long run: `CONFORMANCE_STATEFUL_RANDOM=1 CONFORMANCE_STATEFUL_EXAMPLES=2000
+CONFORMANCE_STATEFUL_STEPS=40 pytest --impl=reference conformance/suite/test_stateful.py`
+(add Hypothesis's `--hypothesis-seed=N` to repeat one). No example database is written.
 """
 
 import asyncio
@@ -78,9 +82,10 @@ def _setting(name: str, default: int) -> int:
     return value
 
 
-EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 50)
+EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 100)
 STEPS = _setting("CONFORMANCE_STATEFUL_STEPS", 20)
 SHRINK = _setting("CONFORMANCE_STATEFUL_SHRINK", 1) != 0
+RANDOM = _setting("CONFORMANCE_STATEFUL_RANDOM", 0) != 0
 SHRINK_BOUND = 0.1
 """Seconds a wait may take while a failing program is shrunk (if `--bound` is not smaller)."""
 
@@ -777,6 +782,7 @@ def test_random_programs_match_the_model(implementation: Implementation, request
                 stateful_step_count=STEPS,
                 deadline=None,
                 database=None,
+                derandomize=not RANDOM,
                 print_blob=True,
                 phases=phases,
                 suppress_health_check=[HealthCheck.too_slow],

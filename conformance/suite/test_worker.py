@@ -318,6 +318,38 @@ async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
     )
 
 
+@pytest.mark.rule("WRK-1")
+async def test_start_worker_while_events_wait_changes_nothing(kit: Kit) -> None:
+    Num = kit.numbered_event()
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    entered, release = kit.gate("worker busy with event 0"), kit.gate("worker released")
+
+    async def handler(event: Any) -> None:
+        if event.n == 0:
+            entered.open()
+            await release.wait(bound=3 * kit.bound)
+        rec.record(str(event.n))
+
+    kit.add(bus, Num, handler)
+    await kit.within(bus.start_worker(), "start_worker returns")
+    bus.post(Num(n=0))
+    await kit.reached(entered, "the worker takes event 0")
+    count = 5
+    for n in range(1, count):
+        bus.post(Num(n=n))
+    # Events 1..4 wait in the queue behind the busy worker while start_worker is called again.
+    await kit.within(bus.start_worker(), "a second start_worker, while events wait, returns")
+    release.open()
+    await kit.within(bus.stop_worker(), "stop_worker returns")
+    await kit.settle()
+    kit.check(
+        rec.labels() == [str(n) for n in range(count)],
+        "a second start_worker while events wait in the queue loses none and delivers each once, in order (0..4)",
+        "deliveries were " + (", ".join(rec.labels()) or "none"),
+    )
+
+
 @pytest.mark.rule("WRK-2")
 async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
     Num = kit.numbered_event()

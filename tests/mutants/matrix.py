@@ -22,7 +22,7 @@ from conformance.rules import RULES
 
 from .base import Mutant
 from .catalogue import MUTANTS
-from .running import CONFORMING_BOUND, HYPOTHESIS_SEED, MUTANT_BOUND, ROOT, SuiteRun, run_many
+from .running import CONFORMING_BOUND, MUTANT_BOUND, ROOT, SuiteRun, run_many
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 """Where the kill matrix is kept."""
@@ -72,8 +72,8 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
         f"against each one (`--bound={MUTANT_BOUND:g}`; the conforming buses get the default bound). It is *caught*",
         "when a failing test is charged to its rule: the test checks that rule, or its failure message names it.",
         "Other tests may fail too (a broken bus often breaks what depends on the rule); they are not listed. The",
-        f"stateful test draws its programs with `--hypothesis-seed={HYPOTHESIS_SEED}`, so each run of this matrix sees",
-        "the same ones.",
+        "stateful test draws the same programs on every run (Hypothesis's `derandomize`), so each run of this",
+        "matrix sees the same ones.",
         "",
         "## Conforming buses",
         "",

@@ -29,8 +29,6 @@ CONFORMING_BOUND = 2.0
 """`--bound` for the conforming buses: the kit's default, so a slow machine does not fail them."""
 TIMEOUT = 300.0
 """Seconds one whole suite run may take before it counts as hung."""
-HYPOTHESIS_SEED = 0
-"""The stateful test draws the same programs on every run, so a run's verdicts can be compared with the last."""
 WORKERS = 4
 """Suite runs in parallel (they mostly wait, on bounds and handler threads)."""
 
@@ -88,7 +86,6 @@ def run_suite(impl: str, *, bound: float, extra_env: dict[str, str] | None = Non
             "-q",
             "-p",
             "no:cacheprovider",
-            f"--hypothesis-seed={HYPOTHESIS_SEED}",
             f"--junitxml={report}",
         ]
         # Bytecode caching on, whatever the caller's environment says: ~90 runs would otherwise each

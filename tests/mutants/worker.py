@@ -355,9 +355,6 @@ MUTANTS = [
         "start_worker while the worker runs empties the queue, losing the events waiting in it",
         ALT,
         EventBus=ResettingStartBus,
-        gap="test_second_start_worker_is_a_no_op posts its events only after the second start_worker, so none "
-        "is waiting then; the stateful test needs events queued behind an async handler at a second start, "
-        "which it draws only now and then (not with the kill matrix's seed)",
     ),
     mutant(
         "stop-cancels-the-worker",
