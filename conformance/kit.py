@@ -11,8 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import types
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -258,7 +257,6 @@ class Kit:
         self._buses: list[Any] = []
         self._containers: list[Any] = []
         self._threads: list[threading.Thread] = []
-        self._modules: list[str] = []
         self._logs = _LogCapture()
 
     # -- the implementation's names ------------------------------------------------
@@ -429,10 +427,6 @@ class Kit:
         for _ in range(turns):
             await asyncio.sleep(0)
 
-    def in_thread(self) -> bool:
-        """True when called off the loop's thread."""
-        return threading.get_ident() != self.loop_thread_id
-
     # -- logs ---------------------------------------------------------------------
 
     def error_logs_with(self, exc: BaseException) -> list[logging.LogRecord]:
@@ -464,10 +458,6 @@ class Kit:
         self.loop_thread_id = threading.get_ident()
         logging.getLogger().addHandler(self._logs)
 
-    def register_module(self, module: types.ModuleType) -> None:
-        """Remember a synthetic module so teardown can remove it from `sys.modules`."""
-        self._modules.append(module.__name__)
-
     async def teardown(self) -> list[str]:
         """Stop what the test started; return what could not be stopped, one line each."""
         problems: list[str] = []
@@ -496,9 +486,3 @@ def _logs_error(record: logging.LogRecord, exc: BaseException) -> bool:
     if record.levelno < logging.ERROR or not record.exc_info:
         return False
     return any(e is exc for e in exception_chain(record.exc_info[1]))
-
-
-def all_once(calls: Sequence[Call], labels: Iterable[str]) -> bool:
-    """True when each label appears exactly once in `calls`."""
-    seen = [c.label for c in calls]
-    return all(seen.count(label) == 1 for label in labels)
