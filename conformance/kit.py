@@ -1,243 +1,60 @@
-"""What a conformance test holds: the `Kit` fixture, gates, recorders, and rule failures.
+"""The `Kit` fixture every conformance test receives: the implementation's names, helpers, and its rule.
 
-Every wait here has a bound. A test never sleeps to decide an order: it opens a
-gate, or waits for a checkpoint that the code under test passes.
+The pieces live in small modules by concern and are re-exported here:
+`_failures` (RuleViolation, exception chains), `_sync` (gates, time scales),
+`_recording` (Recorder, handlers of every kind), `_logs` (log capture) and
+`_paths` (publish and post + worker). Every wait has a bound; a test never
+sleeps to decide an order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from ._failures import FailureKind, RuleViolation, describe, exception_chain
+from ._logs import LogCapture, logs_error
+from ._paths import PATHS, Dispatch, PathName
+from ._recording import Call, HandlerKind, Recorder
+from ._sync import DEFAULT_BOUND, PROMPT_TURNS, SETTLE_TURNS, Gate, patience, settle_window
 from .adapter import Implementation, PolicyName
 from .rules import RULES, Rule
 
+__all__ = [
+    "DEFAULT_BOUND",
+    "PATHS",
+    "PROMPT_TURNS",
+    "Call",
+    "Dispatch",
+    "FailureKind",
+    "Gate",
+    "HandlerKind",
+    "Kit",
+    "Outcome",
+    "PathName",
+    "Recorder",
+    "RuleViolation",
+    "describe",
+    "exception_chain",
+]
+
 T = TypeVar("T")
 
-DEFAULT_BOUND = 2.0
-"""Seconds any single wait may take before the test fails (`--bound` changes it)."""
-
-
-FailureKind = Literal["assertion", "hang", "crash"]
-"""How a test failed: a check did not hold, a call did not return in time, or something raised."""
-
-
-class RuleViolation(AssertionError):
-    """A conformance failure: which rule, what was expected, what happened."""
-
-    def __init__(self, rule: Rule, expected: str, observed: str, kind: FailureKind = "assertion") -> None:
-        self.rule = rule
-        self.expected = expected
-        self.observed = observed
-        self.kind = kind
-        super().__init__(f"[{rule.id}] {rule.title} ({rule.level})\n  expected: {expected}\n  observed: {observed}")
-
-
-class Gate:
-    """A one-shot signal that any thread may open and any thread or the loop may await.
-
-    Gates hold handlers back (`wait_blocking` in a thread, `wait` on the loop) and
-    mark checkpoints that the test waits for. A wait that runs out of time returns
-    False and is remembered in `timed_out`, so a handler whose bus swallowed its
-    exception still leaves a trace the test can check.
-    """
-
-    def __init__(self, name: str, loop: asyncio.AbstractEventLoop, bound: float) -> None:
-        self.name = name
-        self._loop = loop
-        self._bound = bound
-        self._flag = threading.Event()
-        self._async_flag = asyncio.Event()
-        self.timed_out = False
-
-    @property
-    def is_open(self) -> bool:
-        """True once `open` was called."""
-        return self._flag.is_set()
-
-    def open(self) -> None:
-        """Open the gate, from any thread (even when the loop is closed or blocked)."""
-        if self._flag.is_set():
-            return
-        self._flag.set()
-        if _on_thread_of(self._loop):
-            self._async_flag.set()
-        elif not self._loop.is_closed():
-            # The loop may close between the check and the call; then nobody waits.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._async_flag.set)
-
-    def wait_blocking(self, bound: float | None = None) -> bool:
-        """Block this thread until the gate opens; False if the bound ran out."""
-        ok = self._flag.wait(self._bound if bound is None else bound)
-        if not ok:
-            self.timed_out = True
-        return ok
-
-    async def wait(self, bound: float | None = None) -> bool:
-        """Wait on the loop until the gate opens; False if the bound ran out."""
-        if self._flag.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._async_flag.wait(), self._bound if bound is None else bound)
-        except asyncio.TimeoutError:
-            self.timed_out = True
-            return False
-        return True
-
-
-def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+_shared_classes: dict[tuple[str, str], type] = {}
 
 
 @dataclass(frozen=True)
-class Call:
-    """One call of a handler, as a recorder saw it."""
+class Outcome(Generic[T]):
+    """How a call ended that completed within the bound: its value, or the exception it raised."""
 
-    label: str
-    event: Any
-    thread: int
-    on_loop_thread: bool
-    task: asyncio.Task[Any] | None
-
-
-@dataclass
-class Recorder:
-    """A thread-safe log of handler calls that the test can wait on."""
-
-    kit: Kit
-    calls: list[Call] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _waiters: list[tuple[Callable[[list[Call]], bool], Gate]] = field(default_factory=list)
-
-    def record(self, label: str, event: Any = None) -> None:
-        """Note a call of handler `label` with `event`, from whatever thread runs it."""
-        on_loop = threading.get_ident() == self.kit.loop_thread_id
-        task: asyncio.Task[Any] | None = None
-        if on_loop:
-            try:
-                task = asyncio.current_task()
-            except RuntimeError:
-                task = None
-        call = Call(label, event, threading.get_ident(), on_loop, task)
-        with self._lock:
-            self.calls.append(call)
-            snapshot = list(self.calls)
-            ready = [gate for pred, gate in self._waiters if pred(snapshot)]
-        for gate in ready:
-            gate.open()
-
-    def labels(self) -> list[str]:
-        """The labels of the calls so far, in the order they were recorded."""
-        with self._lock:
-            return [c.label for c in self.calls]
-
-    def count(self, label: str | None = None) -> int:
-        """How many calls so far (of `label`, if given)."""
-        with self._lock:
-            return sum(1 for c in self.calls if label is None or c.label == label)
-
-    def of(self, label: str) -> list[Call]:
-        """The calls of handler `label`."""
-        with self._lock:
-            return [c for c in self.calls if c.label == label]
-
-    async def until(self, predicate: Callable[[list[Call]], bool], what: str) -> bool:
-        """Wait on the loop until `predicate(calls)` holds; False after the bound."""
-        gate = self.kit.gate(what)
-        with self._lock:
-            if predicate(list(self.calls)):
-                return True
-            self._waiters.append((predicate, gate))
-        return await gate.wait()
-
-    async def until_count(self, n: int, label: str | None = None) -> bool:
-        """Wait until at least `n` calls (of `label`) were recorded; False after the bound."""
-        return await self.until(
-            lambda calls: sum(1 for c in calls if label is None or c.label == label) >= n,
-            f"{n} calls of {label or 'any handler'}",
-        )
-
-    def sync_handler(self, label: str, then: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
-        """A plain `def` handler that records its call, then runs `then(event)`."""
-
-        def handler(event: Any) -> Any:
-            self.record(label, event)
-            return then(event) if then is not None else None
-
-        handler.__name__ = handler.__qualname__ = f"sync_{label}"
-        return handler
-
-    def async_handler(
-        self, label: str, then: Callable[[Any], Awaitable[Any]] | None = None
-    ) -> Callable[[Any], Awaitable[Any]]:
-        """An `async def` handler that records its call, then awaits `then(event)`."""
-
-        async def handler(event: Any) -> Any:
-            self.record(label, event)
-            return await then(event) if then is not None else None
-
-        handler.__name__ = handler.__qualname__ = f"async_{label}"
-        return handler
-
-
-class _LogCapture(logging.Handler):
-    """Keeps every log record of the test and opens gates waiting for a matching one."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._guard = threading.Lock()
-        self._waiters: list[tuple[Callable[[logging.LogRecord], bool], Gate]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._guard:
-            self.records.append(record)
-            ready = [gate for pred, gate in self._waiters if pred(record)]
-        for gate in ready:
-            gate.open()
-
-    def snapshot(self) -> list[logging.LogRecord]:
-        with self._guard:
-            return list(self.records)
-
-    def watch(self, predicate: Callable[[logging.LogRecord], bool], gate: Gate) -> None:
-        """Open `gate` when a record matching `predicate` arrives (or has arrived)."""
-        with self._guard:
-            if any(predicate(r) for r in self.records):
-                gate.open()
-            else:
-                self._waiters.append((predicate, gate))
-
-
-def exception_chain(exc: BaseException | None) -> Iterable[BaseException]:
-    """`exc`, its causes and contexts, and the members of exception groups, once each."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc] if exc is not None else []
-    while todo:
-        cur = todo.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        for nxt in (cur.__cause__, cur.__context__):
-            if nxt is not None:
-                todo.append(nxt)
-        todo.extend(getattr(cur, "exceptions", ()) or ())
-
-
-def describe(exc: BaseException) -> str:
-    """`TypeName('message')`, for failure messages."""
-    return f"{type(exc).__name__}({str(exc)!r})"
+    value: T | None
+    error: Exception | None
 
 
 class Kit:
@@ -252,12 +69,18 @@ class Kit:
         self.impl = impl
         self.rule = rule
         self.bound = bound
+        self.patience = patience(bound)
+        """Seconds that "waits for" handlers take in all (SPEC.md, Terms)."""
+        self.path: str | None = None
+        """The dispatch path of a test that takes the `dispatch` fixture, named in its failures."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loop_thread_id: int | None = None
         self._buses: list[Any] = []
         self._containers: list[Any] = []
         self._threads: list[threading.Thread] = []
-        self._logs = _LogCapture()
+        self._thread_errors: list[tuple[str, BaseException]] = []
+        self._to_the_end: list[tuple[Callable[[], bool], str, Callable[[], str]]] = []
+        self._logs = LogCapture()
 
     # -- the implementation's names ------------------------------------------------
 
@@ -276,13 +99,56 @@ class Kit:
         """The implementation's `AutoSubscriberMixin`."""
         return self.impl.mixin
 
-    def event_class(self, name: str, base: Any = None) -> Any:
-        """A new event class called `name`, subclassing `base` or the implementation's `Event`."""
-        return type(name, (base if base is not None else self.impl.event_type,), {})
+    def event_class(self, name: str, base: Any = None, *, module: str | None = None) -> Any:
+        """A new event class called `name`, subclassing `base` or the implementation's `Event`.
 
-    def numbered_event(self, name: str = "Numbered") -> Any:
-        """A new frozen dataclass event with one field `n`, so messages can say which event it was."""
-        return dataclasses.make_dataclass(name, [("n", int)], bases=(self.impl.event_type,), frozen=True)
+        `module` sets its `__module__`: two classes of one name in two modules are
+        two event types.
+        """
+        namespace = {"__module__": module} if module else {}
+        return type(name, (base if base is not None else self.impl.event_type,), namespace)
+
+    def numbered_event(self, name: str = "Numbered", *, frozen: bool = True) -> Any:
+        """A new dataclass event with one field `n`, so messages can say which event it was.
+
+        Frozen, it is hashable; not frozen, it is a plain `@dataclass`: equal by
+        value and unhashable (`__hash__` is None).
+        """
+        return dataclasses.make_dataclass(name, [("n", int)], bases=(self.impl.event_type,), frozen=frozen)
+
+    def odd_event(self, name: str = "Odd") -> Any:
+        """An event class with a field `n` whose instances all compare equal and hash alike.
+
+        A bus that dedupes, indexes or routes by equality or hash mixes its events up.
+        """
+
+        def __init__(self: Any, n: int) -> None:  # noqa: N807 - a method of the class made below
+            self.n = n
+
+        def __eq__(self: Any, other: object) -> bool:  # noqa: N807
+            return True
+
+        def __hash__(self: Any) -> int:  # noqa: N807
+            return 0
+
+        def __repr__(self: Any) -> str:  # noqa: N807
+            return f"{name}(n={self.n})"
+
+        namespace = {"__init__": __init__, "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+        return type(name, (self.impl.event_type,), namespace)
+
+    def shared_event_class(self, name: str) -> Any:
+        """An event class made once per implementation and process, the same object in every test.
+
+        Like an event class defined at module level: state a bus keeps per class
+        must not leak from one bus or container to the next.
+        """
+        key = (self.impl.name, name)
+        if key not in _shared_classes:
+            _shared_classes[key] = dataclasses.make_dataclass(
+                name, [("n", int)], bases=(self.impl.event_type,), frozen=True
+            )
+        return _shared_classes[key]
 
     def error_class(self, name: str) -> type[BaseException]:
         """The implementation's exception class `name`; the test fails if it has none."""
@@ -340,8 +206,19 @@ class Kit:
         return Recorder(self)
 
     def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """Start a daemon thread that teardown joins (with a bound)."""
-        t = threading.Thread(target=target, name=f"conformance-{name}", daemon=True)
+        """Start a daemon thread that teardown joins (with a bound).
+
+        If `target` raises, that exception is the test's failure: it is raised by
+        `join`, by any wait of the test that then runs out, and at the end.
+        """
+
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:  # handed to the test's thread
+                self._thread_errors.append((threading.current_thread().name, exc))
+
+        t = threading.Thread(target=run, name=f"conformance-{name}", daemon=True)
         self._threads.append(t)
         t.start()
         return t
@@ -359,12 +236,26 @@ class Kit:
         watcher.start()
         if not await done.wait():
             self.fail(what, f"still not done after {self.bound:g} s", kind="hang")
+        self.raise_thread_errors()
+
+    def raise_thread_errors(self) -> None:
+        """Raise the first exception a thread of `thread` raised, if any: it is the real failure."""
+        __tracebackhide__ = True
+        if self._thread_errors:
+            name, exc = self._thread_errors[0]
+            add_note = getattr(exc, "add_note", None)  # Python 3.11+
+            if not isinstance(exc, RuleViolation) and add_note is not None:
+                add_note(f"(raised in the test's helper thread {name})")
+            raise exc
 
     # -- checking ----------------------------------------------------------------
 
     def fail(self, expected: str, observed: str, rule: str | None = None, kind: FailureKind = "assertion") -> None:
         """Fail the test for its rule (or `rule`), saying what was expected and what happened."""
         __tracebackhide__ = True
+        self.raise_thread_errors()
+        if self.path is not None:
+            observed = f"{observed} (events dispatched through {self.path})"
         raise RuleViolation(RULES[rule] if rule else self.rule, expected, observed, kind)
 
     def check(self, condition: object, expected: str, observed: str) -> None:
@@ -373,28 +264,64 @@ class Kit:
         if not condition:
             self.fail(expected, observed)
 
+    def expect_error(self, exc: Exception | None, error_name: str, call: str, rec: Recorder | None = None) -> None:
+        """Check that `call` raised the implementation's `error_name` (`exc`) and, given `rec`, ran no handler."""
+        __tracebackhide__ = True
+        cls = self.error_class(error_name)
+        calls = f"; handler calls so far: {rec.labels()}" if rec is not None else ""
+        if exc is None:
+            self.fail(f"{call} raises {error_name}", f"it returned normally{calls}")
+        elif not isinstance(exc, cls):
+            self.fail(f"{call} raises {error_name}", f"it raised {describe(exc)}, which is not an {error_name}")
+        if rec is not None:
+            self.check(rec.count() == 0, f"no handler runs for {call}", f"handler calls: {rec.labels()}")
+
+    def hang(self, what: str) -> None:
+        """Fail as a hang: `what` did not complete within the bound."""
+        __tracebackhide__ = True
+        self.fail(
+            what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)", kind="hang"
+        )
+
     async def within(self, awaitable: Awaitable[T], what: str) -> T:
-        """Await `awaitable`, failing with `what` if it takes longer than the bound."""
+        """Await `awaitable`, failing as a hang with `what` if it takes longer than the bound.
+
+        What the awaitable raises propagates unchanged; a hang is never an
+        assertion (use `outcome` to look at an exception).
+        """
         __tracebackhide__ = True
         try:
             return await asyncio.wait_for(awaitable, self.bound)
         except asyncio.TimeoutError:
             pass
-        self.fail(
-            what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)", kind="hang"
-        )
+        self.hang(what)
         raise AssertionError("unreachable")
+
+    async def outcome(self, awaitable: Awaitable[T], what: str) -> Outcome[T]:
+        """Await `awaitable` within the bound: its value or the `Exception` it raised.
+
+        The one way a test looks at what a call raised: a hang stays a hang
+        (`RuleViolation` of kind "hang"), it is never taken for the call's exception.
+        """
+        __tracebackhide__ = True
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task}, timeout=self.bound)
+        if not done:
+            task.cancel()
+            self.hang(what)
+        try:
+            return Outcome(task.result(), None)
+        except Exception as exc:
+            return Outcome(None, exc)
 
     async def raised(self, call: Callable[[], Awaitable[Any]], what: str) -> Exception | None:
         """Await `call()` within the bound; the exception it raised (calling or awaiting), or None."""
         __tracebackhide__ = True
         try:
-            await self.within(call(), what)
-        except RuleViolation:
-            raise
+            awaitable = call()
         except Exception as exc:
             return exc
-        return None
+        return (await self.outcome(awaitable, what)).error
 
     @staticmethod
     def raised_now(call: Callable[[], Any]) -> Exception | None:
@@ -418,20 +345,83 @@ class Kit:
         if not await gate.wait():
             self.fail(expected, f"{gate.name!r} did not happen within {self.bound:g} s")
 
-    async def settle(self, turns: int = 20) -> None:
-        """Let the loop run `turns` rounds of ready callbacks.
+    async def prompt(self, awaitable: Awaitable[T], what: str, turns: int = PROMPT_TURNS) -> T:
+        """Await `awaitable`, which must complete within `turns` event-loop iterations ("does not wait").
 
-        This decides no order: it only lets work that was already scheduled (a
-        duplicate call, say) show itself before the test counts calls.
+        Iterations are counted, not seconds, so a grace period or a short hidden
+        wait fails as surely as a long one. A call that completes later within
+        the bound fails as an assertion saying how long it took; one that never
+        completes is a hang.
+        """
+        __tracebackhide__ = True
+        task = asyncio.ensure_future(awaitable)
+        started = time.monotonic()
+        spent = 0
+        while not task.done() and spent < turns:
+            await asyncio.sleep(0)
+            spent += 1
+        if task.done():
+            return task.result()
+        done, _ = await asyncio.wait({task}, timeout=self.bound)
+        if not done:
+            task.cancel()
+            self.hang(what)
+        elapsed = time.monotonic() - started
+        self.fail(
+            f"{what}, within {turns} event-loop iterations",
+            f"it completed only after more than {turns} iterations and {elapsed * 1000:.0f} ms: "
+            "it waited (for the handler, a grace period or a timeout)",
+        )
+        raise AssertionError("unreachable")
+
+    async def settle(self, turns: int = SETTLE_TURNS) -> None:
+        """Let already-scheduled work show itself before the test counts calls.
+
+        It runs `turns` loop iterations, keeps the loop running for a short
+        window (`bound / 40`, 50 ms by default) in which a thread or a timer can
+        deliver late, and runs `turns` iterations again. It decides no order.
         """
         for _ in range(turns):
             await asyncio.sleep(0)
+        await asyncio.sleep(settle_window(self.bound))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+
+    def to_the_end(self, condition: Callable[[], bool], expected: str, observed: Callable[[], str]) -> None:
+        """Check `condition` again after teardown, once the bus is closed and the loop has ended."""
+        self._to_the_end.append((condition, expected, observed))
+
+    async def exactly(self, rec: Recorder, n: int, label: str | None, expected: str) -> None:
+        """Check that `label` (or any handler) was called exactly `n` times, now and to the end of the test.
+
+        It settles first; afterwards a late call, from a task, a timer or a
+        thread, fails the test when the kit checks again after teardown.
+        """
+        __tracebackhide__ = True
+        await self.settle()
+        got = rec.count(label)
+        self.check(got == n, expected, f"{got} calls of {label or 'the handlers'}: {rec.labels()}")
+        self.to_the_end(
+            lambda: rec.count(label) == n,
+            expected,
+            lambda: (
+                f"{rec.count(label)} calls of {label or 'the handlers'} by the end of the test, {n} when the "
+                "test checked: a late second delivery"
+            ),
+        )
+
+    def final_checks(self) -> None:
+        """Run the checks deferred with `to_the_end`; called by the runner after the loop has closed."""
+        __tracebackhide__ = True
+        for condition, expected, observed in self._to_the_end:
+            if not condition():
+                self.fail(expected, observed())
 
     # -- logs ---------------------------------------------------------------------
 
     def error_logs_with(self, exc: BaseException) -> list[logging.LogRecord]:
         """Log records at ERROR or above whose attached exception chain contains `exc`."""
-        return [r for r in self._logs.snapshot() if _logs_error(r, exc)]
+        return [r for r in self._logs.snapshot() if logs_error(r, exc)]
 
     def log_summary(self) -> str:
         """The captured log records, one short line each, for failure messages."""
@@ -447,7 +437,7 @@ class Kit:
     async def logged(self, exc: BaseException) -> bool:
         """Wait until `exc` is logged at ERROR with the exception attached; False after the bound."""
         gate = self.gate(f"{describe(exc)} logged")
-        self._logs.watch(lambda r: _logs_error(r, exc), gate)
+        self._logs.watch(lambda r: logs_error(r, exc), gate)
         return await gate.wait()
 
     # -- lifecycle (driven by the runner) ------------------------------------------
@@ -480,9 +470,3 @@ class Kit:
         except Exception as exc:  # teardown reports, the test has already spoken
             return [f"{what} raised {describe(exc)}"]
         return []
-
-
-def _logs_error(record: logging.LogRecord, exc: BaseException) -> bool:
-    if record.levelno < logging.ERROR or not record.exc_info:
-        return False
-    return any(e is exc for e in exception_chain(record.exc_info[1]))

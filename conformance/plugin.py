@@ -15,7 +15,7 @@ import pytest
 
 from .adapter import Implementation
 from .expectations import Expectation, ExpectationError, default_path, load
-from .kit import DEFAULT_BOUND, FailureKind, Kit, RuleViolation, describe
+from .kit import DEFAULT_BOUND, PATHS, Dispatch, FailureKind, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .report import TestResult, render_report, rule_verdicts
 from .rules import PROFILES, RULES, Rule
@@ -190,6 +190,18 @@ def kit(request: pytest.FixtureRequest, implementation: Implementation) -> Kit:
     if rule is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses the kit fixture without @pytest.mark.rule(...)")
     return Kit(implementation, rule, bound=request.config.getoption("bound"))
+
+
+@pytest.fixture(params=PATHS)
+def dispatch(request: pytest.FixtureRequest, kit: Kit) -> Dispatch:
+    """Dispatch events through `publish`, then (a second run of the test) through `post` and the worker.
+
+    POST-4: the worker dispatches as publish does, so a dispatch rule holds on both
+    paths. A failure names the path it came through.
+    """
+    chosen = Dispatch(kit, request.param)
+    kit.path = chosen.label
+    return chosen
 
 
 @pytest.hookimpl(tryfirst=True)

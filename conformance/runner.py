@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from .kit import Kit, RuleViolation
@@ -32,6 +33,20 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     raise ValueError(f"unknown loop {name!r}; choose one of {', '.join(LOOPS)}")
 
 
+@dataclass
+class _TestState:
+    """What the loop's thread hands back to pytest's thread about one test."""
+
+    body_done: bool = False
+    """The test's coroutine ended (passed or failed); only teardown may still run."""
+    body_error: BaseException | None = None
+    """What the test's coroutine raised."""
+    error: BaseException | None = None
+    """What the loop's thread raised, the test's error included."""
+    problems: list[str] = field(default_factory=list)
+    """What teardown could not stop."""
+
+
 def run_test(
     kit: Kit,
     test: Callable[[], Coroutine[Any, Any, None]],
@@ -41,18 +56,20 @@ def run_test(
     """Run `test()` on a new loop in a new thread; return teardown problems.
 
     The test's own waits are bounded by `kit.bound`; `hard_bound` is the last
-    resort for a loop that is blocked and cannot even time out.
+    resort for a loop that is blocked and cannot even time out. Once the loop has
+    closed, the checks the test deferred to the end (a late second delivery, say)
+    run here.
     """
-    outcome: dict[str, Any] = {}
+    state = _TestState()
 
     def main() -> None:
         loop = new_loop()
         try:
             asyncio.set_event_loop(loop)
             kit.bind(loop)
-            outcome["problems"] = loop.run_until_complete(_body(kit, test, hard_bound, outcome))
+            state.problems = loop.run_until_complete(_body(kit, test, hard_bound, state))
         except BaseException as exc:  # handed back to pytest's thread below
-            outcome["error"] = exc
+            state.error = exc
         finally:
             try:
                 _close_loop(loop, kit.bound)
@@ -62,11 +79,12 @@ def run_test(
     thread = threading.Thread(target=main, name=f"conformance-loop[{kit.rule.id}]", daemon=True)
     thread.start()
     thread.join(hard_bound + 4 * kit.bound)
-    if thread.is_alive() and "body" in outcome:
+    if thread.is_alive() and state.body_done:
         # The test's verdict is in; only stopping what it started hangs. That fault
         # belongs to the shutdown rules' own tests, not to this test's rule.
-        if "body_error" in outcome:
-            raise outcome["body_error"]
+        if state.body_error is not None:
+            raise state.body_error
+        kit.final_checks()
         return [
             "shutting down after the test (stop_worker/aclose/cleanup_all_async) blocked the event "
             "loop's thread; the thread was abandoned"
@@ -79,14 +97,14 @@ def run_test(
             "(or deadlocks), so not even a timeout could fire; its thread was abandoned",
             kind="hang",
         )
-    if "error" in outcome:
-        raise outcome["error"]
-    problems: list[str] = outcome.get("problems", [])
-    return problems
+    if state.error is not None:
+        raise state.error
+    kit.final_checks()
+    return state.problems
 
 
 async def _body(
-    kit: Kit, test: Callable[[], Coroutine[Any, Any, None]], hard_bound: float, outcome: dict[str, Any]
+    kit: Kit, test: Callable[[], Coroutine[Any, Any, None]], hard_bound: float, state: _TestState
 ) -> list[str]:
     try:
         try:
@@ -98,11 +116,12 @@ async def _body(
                 "it was still waiting: a call of the implementation never returned",
                 kind="hang",
             ) from None
+        kit.raise_thread_errors()
     except BaseException as exc:
-        outcome["body_error"] = exc
+        state.body_error = exc
         raise
     finally:
-        outcome["body"] = "done"
+        state.body_done = True
         problems = await kit.teardown()
         problems += await _cancel_leftovers(kit.bound)
     return problems

@@ -1,0 +1,66 @@
+"""The two ways an event reaches its handlers: `publish`, and `post` to a running worker.
+
+The worker must dispatch "as publish does" (POST-4), so every dispatch rule is
+tested through both. A test takes the `dispatch` fixture; it runs once per path,
+and a failure says which path it came through.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .kit import Kit
+
+PathName = Literal["publish", "worker"]
+
+PATHS: tuple[PathName, ...] = ("publish", "worker")
+"""The `dispatch` fixture's parameters, as they appear in test ids."""
+
+
+class Dispatch:
+    """Dispatches events to a bus through one path.
+
+    `await dispatch(bus, *events)` dispatches each event in order and returns once
+    the INLINE handlers of every one have finished: through `publish`, one
+    `await bus.publish(event)` each; through the worker, `start_worker`, one
+    `post` each, then `stop_worker`, which drains the queue (WRK-2). `begin`,
+    `send` and `end` are the three steps, for tests that act in between.
+    """
+
+    def __init__(self, kit: Kit, path: PathName) -> None:
+        self.kit = kit
+        self.path = path
+
+    @property
+    def label(self) -> str:
+        """How failure messages name the path."""
+        return "publish" if self.path == "publish" else "post + worker"
+
+    @property
+    def through_worker(self) -> bool:
+        """Whether events go through `post` and the worker."""
+        return self.path == "worker"
+
+    async def begin(self, bus: Any) -> None:
+        """Get `bus` ready: start its worker on the worker path."""
+        if self.through_worker:
+            await self.kit.within(bus.start_worker(), "start_worker returns")
+
+    async def send(self, bus: Any, event: Any) -> None:
+        """`await bus.publish(event)` (its INLINE exception propagates), or `bus.post(event)`."""
+        if self.through_worker:
+            bus.post(event)
+        else:
+            await self.kit.within(bus.publish(event), "publish returns")
+
+    async def end(self, bus: Any) -> None:
+        """On the worker path, `stop_worker`: it returns once every posted event was dispatched."""
+        if self.through_worker:
+            await self.kit.within(bus.stop_worker(), "stop_worker returns once the posted events were dispatched")
+
+    async def __call__(self, bus: Any, *events: Any) -> None:
+        await self.begin(bus)
+        for event in events:
+            await self.send(bus, event)
+        await self.end(bus)
