@@ -123,7 +123,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     impl = _implementation(config)
     expectations = _expectations(config, impl)
     for item, rule in rule_items:
-        entry = expectations.get(test_key(item))
+        key = test_key(item)
+        # An entry may name one parametrization (`test_x[worker]`) or all of them (`test_x`).
+        entry = expectations.get(key) or expectations.get(key.split("[", 1)[0])
         if entry is not None:
             checked = [r.id for r in rules_of(item)]
             if entry.rule not in checked:

@@ -99,6 +99,8 @@ def run_test(
         )
     if state.error is not None:
         raise state.error
+    # Teardown joined the test's helper threads: one may have failed after the test's last check.
+    kit.raise_thread_errors()
     kit.final_checks()
     return state.problems
 
