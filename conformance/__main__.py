@@ -1,18 +1,34 @@
-"""`python -m conformance --impl=NAME [pytest options]`: run the suite against an implementation."""
+"""`python -m conformance`: run the suite, print SPEC.md's rules, or render a result matrix.
+
+- `python -m conformance --impl=NAME [pytest options]`: the installed suite against NAME.
+- `python -m conformance rules [ID ...]`: the rules' titles, or the named rules' full text.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import pytest
+USAGE = """usage: python -m conformance --impl=NAME [pytest options]
+       python -m conformance rules [RULE-ID ...]"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the installed conformance suite; extra arguments pass through to pytest."""
+    """Dispatch to the suite or to a subcommand; extra arguments of a suite run pass through to pytest."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "rules":
+        from .spec import render_rules
+
+        try:
+            print(render_rules(args[1:]))
+        except KeyError as exc:
+            print(f"python -m conformance rules: {exc.args[0]}", file=sys.stderr)
+            return 2
+        return 0
     if not any(a == "--impl" or a.startswith("--impl=") for a in args):
-        print("usage: python -m conformance --impl=NAME [pytest options]", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
+    import pytest
+
     return int(pytest.main(["--pyargs", "conformance.suite", *args]))
 
 

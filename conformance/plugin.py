@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from ._results import judge, result_of
 from .adapter import Implementation
 from .expectations import Expectation, ExpectationError, default_path, load
-from .kit import DEFAULT_BOUND, PATHS, Dispatch, FailureKind, Kit, RuleViolation, describe
+from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
-from .report import TestResult, render_report, rule_verdicts
+from .report import RunInfo, TestResult, count_verdicts, render_json, render_report, reproducing_command, rule_verdicts
 from .rules import PROFILES, RULES, Rule
 from .runner import LOOPS, loop_factory, run_test
 
@@ -55,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a Markdown conformance report (rule, verdict, observed behaviour) to PATH",
     )
     group.addoption(
+        "--conformance-json",
+        metavar="PATH",
+        help="write the machine-readable result (JSON, schema conformance/schema/result-1.json) to PATH",
+    )
+    group.addoption(
         "--bound",
         type=float,
         default=DEFAULT_BOUND,
@@ -67,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the `rule` marker."""
     config.addinivalue_line("markers", "rule(id): the SPEC.md rule a conformance test checks")
     config.stash[_RESULTS_KEY] = []
+    config.pluginmanager.register(_Collector(config), "event-bus-conformance-results")
 
 
 def _implementation(config: pytest.Config) -> Implementation:
@@ -227,101 +234,44 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def _failure_kind(excinfo: pytest.ExceptionInfo[BaseException] | None) -> FailureKind:
-    if excinfo is not None and isinstance(excinfo.value, RuleViolation):
-        return excinfo.value.kind
-    return "crash"
-
-
-def _observed(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
-    if excinfo is None:
-        return ""
-    if isinstance(excinfo.value, RuleViolation):
-        return excinfo.value.observed
-    return f"raised {describe(excinfo.value)}"
-
-
-def _expected(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
-    if excinfo is not None and isinstance(excinfo.value, RuleViolation):
-        return excinfo.value.expected
-    return ""
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the rule to every report, apply the expectations, and record each verdict."""
+    """Charge every conformance report to its rule and apply the expectations (`_results.judge`)."""
     report = yield
     rule = rule_of(item)
-    if rule is None:
-        return report
-    violation = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(violation, RuleViolation):
-        # A test checking several rules (the stateful one) is charged with the
-        # rule its failure names, not with its first marker.
-        rule = violation.rule
-    report.user_properties.append(("rule", rule.id))
-    expectation = item.stash.get(_EXPECTATION_KEY, None)
-    kind = _failure_kind(call.excinfo)
-    if report.failed and isinstance(violation, RuleViolation) and item.config.getoption("tbstyle") == "auto":
-        # The message already says rule, expectation and observation; the
-        # kit's own frames would only bury it. Notes (Hypothesis's failing
-        # example, for one) stay.
-        path, line, _ = item.location
-        notes = "".join(f"\n{note}" for note in getattr(violation, "__notes__", ()))
-        report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{violation}{notes}"
-    if report.when == "call" and expectation is not None:
-        if report.failed and kind == expectation.kind and rule.id == expectation.rule:
-            report.outcome = "skipped"
-            report.wasxfail = f"{rule.id}: {expectation.observed}"
-        elif report.failed:
-            report.sections.append(
-                (
-                    "expectation",
-                    f"listed as an expected {expectation.kind} failure of {expectation.rule}, but it failed "
-                    f"as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
-                )
-            )
-        elif report.passed:
-            report.outcome = "failed"
-            report.longrepr = (
-                f"unexpected pass: {test_key(item)} now conforms to {expectation.rule}; "
-                f"remove it from the expectations ({item.config.stash[_EXPECTATIONS_PATH_KEY]})"
-            )
-    if report.failed:
-        report.sections.append(("conformance rule", f"{rule}\nSee SPEC.md, section for {rule.id}."))
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        if hasattr(report, "wasxfail"):
-            verdict = "xfail"
-        elif report.skipped:
-            verdict = "skip"
-        else:
-            verdict = "pass" if report.passed else "fail"
-        item.config.stash[_RESULTS_KEY].append(
-            TestResult(
-                test=test_key(item),
-                rule=rule.id,
-                verdict=verdict,
-                kind=kind if report.failed or verdict == "xfail" else None,
-                observed=_observed(call.excinfo) if verdict in ("fail", "xfail") else "",
-                expected=_expected(call.excinfo) if verdict in ("fail", "xfail") else "",
-                explanation=expectation.observed if verdict == "xfail" and expectation else "",
-            )
-        )
+    if rule is not None:
+        expectation = item.stash.get(_EXPECTATION_KEY, None)
+        path = item.config.stash.get(_EXPECTATIONS_PATH_KEY, "")
+        judge(item, call, report, rule, test_key(item), expectation, path)
     return report
 
 
+class _Collector:
+    """Collects each verdict where the run is summarised: here, or on pytest-xdist's controller."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the result the report carries, if any."""
+        result = result_of(report)
+        if result is not None:
+            self.config.stash[_RESULTS_KEY].append(result)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the verdict per rule, and write the Markdown report if asked."""
-    results = config.stash.get(_RESULTS_KEY, None)
-    if not results or _IMPL_KEY not in config.stash:
+    """Print the verdict per rule, and write the Markdown report and the JSON result if asked."""
+    collected: list[TestResult] = config.stash[_RESULTS_KEY]
+    results = sorted(collected, key=lambda r: r.test)
+    if not results or not config.getoption("impl"):
         return
-    impl = config.stash[_IMPL_KEY]
+    impl = _implementation(config)  # on pytest-xdist's controller, first loaded here
     verdicts = rule_verdicts(results)
     tr = terminalreporter
     tr.section(f"conformance of {impl.name} {impl.version}")
-    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in ("pass", "fail", "xfail", "skip")}
+    counts = count_verdicts(verdicts)
     tr.write_line(
         f"{len(verdicts)} rules checked: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['xfail']} expected to fail, {counts['skip']} skipped"
@@ -331,12 +281,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             tr.write_line(f"  FAIL  {RULES[rule_id]}", red=True)
         elif verdict == "xfail":
             tr.write_line(f"  XFAIL {RULES[rule_id]}", yellow=True)
-    target = config.getoption("conformance_report")
-    if target:
-        path = Path(target)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            render_report(impl.name, impl.version, sorted(impl.profiles), config.getoption("loop"), results),
-            encoding="utf-8",
-        )
-        tr.write_line(f"conformance report written to {path}")
+    run = RunInfo(
+        name=impl.name,
+        version=impl.version,
+        profiles=sorted(impl.profiles),
+        loop=config.getoption("loop"),
+        bound=config.getoption("bound"),
+        command=reproducing_command(config.invocation_params.args),
+    )
+    for option, render in (("conformance_report", render_report), ("conformance_json", render_json)):
+        target = config.getoption(option)
+        if target:
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(run, results), encoding="utf-8")
+            tr.write_line(f"conformance {'report' if option == 'conformance_report' else 'result'} written to {path}")

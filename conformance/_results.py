@@ -1,0 +1,108 @@
+"""Turning one test's call into its result: the rule it is charged to, the expectation, the verdict.
+
+The one place that does it (`judge`), called from the plugin's makereport hook.
+The result travels on the report itself (`user_properties`), so that under
+pytest-xdist the controller, which sees every worker's reports, assembles the
+same results, summary and reports as a serial run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ._failures import FailureKind, RuleViolation, describe
+from .expectations import Expectation
+from .report import TestResult
+from .rules import Rule
+from .spec import statement
+
+RESULT_PROPERTY = "conformance_result"
+"""The `user_properties` key under which a report carries its `TestResult` (as a dict)."""
+
+
+def judge(
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    rule: Rule,
+    key: str,
+    expectation: Expectation | None,
+    expectations_path: str,
+) -> None:
+    """Charge `report` to its rule, apply the expectation, quote the rule, and attach the result."""
+    excinfo = call.excinfo
+    violation = excinfo.value if excinfo is not None else None
+    if isinstance(violation, RuleViolation):
+        # A test checking several rules (the stateful one) is charged with the
+        # rule its failure names, not with its first marker.
+        rule = violation.rule
+    report.user_properties.append(("rule", rule.id))
+    kind: FailureKind = violation.kind if isinstance(violation, RuleViolation) else "crash"
+    if report.failed and isinstance(violation, RuleViolation) and item.config.getoption("tbstyle") == "auto":
+        # The message already says rule, expectation and observation; the kit's own
+        # frames would only bury it. Notes (Hypothesis's failing example) stay.
+        path, line, _ = item.location
+        notes = "".join(f"\n{note}" for note in getattr(violation, "__notes__", ()))
+        report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{violation}{notes}"
+    if report.when == "call" and expectation is not None:
+        _apply(report, rule, kind, key, expectation, expectations_path)
+    if report.failed:
+        report.sections.append(("conformance rule", f"{rule}\n{statement(rule.id) or 'See SPEC.md.'}"))
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    if hasattr(report, "wasxfail"):
+        verdict = "xfail"
+    elif report.skipped:
+        verdict = "skip"
+    else:
+        verdict = "pass" if report.passed else "fail"
+    failed = verdict in ("fail", "xfail")
+    result = TestResult(
+        test=key,
+        rule=rule.id,
+        verdict=verdict,
+        kind=kind if failed else None,
+        observed=_observed(violation) if failed else "",
+        expected=violation.expected if failed and isinstance(violation, RuleViolation) else "",
+        explanation=expectation.observed if verdict == "xfail" and expectation else "",
+    )
+    report.user_properties.append((RESULT_PROPERTY, dataclasses.asdict(result)))
+
+
+def result_of(report: pytest.TestReport) -> TestResult | None:
+    """The result a report carries, if it is a conformance test's verdict."""
+    for name, value in report.user_properties:
+        if name == RESULT_PROPERTY and isinstance(value, dict):
+            return TestResult(**value)
+    return None
+
+
+def _apply(
+    report: pytest.TestReport, rule: Rule, kind: FailureKind, key: str, expectation: Expectation, path: str
+) -> None:
+    if report.failed and kind == expectation.kind and rule.id == expectation.rule:
+        report.outcome = "skipped"
+        report.wasxfail = f"{rule.id}: {expectation.observed}"
+    elif report.failed:
+        report.sections.append(
+            (
+                "expectation",
+                f"listed as an expected {expectation.kind} failure of {expectation.rule}, but it failed "
+                f"as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
+            )
+        )
+    elif report.passed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"unexpected pass: {key} now conforms to {expectation.rule}; remove it from the expectations ({path})"
+        )
+
+
+def _observed(violation: BaseException | None) -> str:
+    if violation is None:
+        return ""
+    if isinstance(violation, RuleViolation):
+        return violation.observed
+    return f"raised {describe(violation)}"
