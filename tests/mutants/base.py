@@ -95,18 +95,18 @@ def mutant(
     *,
     gap: str | None = None,
     remove: tuple[str, ...] = (),
+    hangs: bool = False,
     **replace: Any,
 ) -> Mutant:
     """A `Mutant`; keyword arguments name what it replaces (`EventBus=...`, `init=...`)."""
-    return Mutant(name, rule, description, base, replace, remove, gap)
+    return Mutant(name, rule, description, base, replace, remove, gap, hangs)
 
 
 def container_init(container_class: type) -> Callable[..., Any]:
     """An `init(modules=...)` for the alt bus that builds `container_class` instead of its `Container`."""
-    from tests.alt_impl._marker import is_component
+    from tests.alt_impl.container import scan
 
     def init(modules: Any) -> Any:
-        classes = [value for module in modules for value in list(vars(module).values()) if is_component(value)]
-        return container_class(classes)
+        return container_class(scan(modules))
 
     return init
