@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.pytest_run import PytestRun, run_pytest
 
 
-def run_suite(impl: str, *selection: str, bound: float = 0.5) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--impl={impl}",
-            f"--bound={bound}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *selection,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return proc, time.monotonic() - started
+def run_suite(impl: str, *selection: str, bound: float = 0.5) -> tuple[PytestRun, float]:
+    run = run_pytest(f"--impl={impl}", f"--bound={bound}", "-q", *selection, timeout=120)
+    return run, run.seconds
 
 
 def test_publish_that_never_returns_fails_its_rules_quickly() -> None:
     proc, took = run_suite(
-        "tests.broken_buses:hanging_publish",
+        "tests.mutants:publish_never_returns",
         "conformance/suite/test_policies.py::test_publish_does_not_wait_for_task_handler",
         "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
         "conformance/suite/test_worker.py::test_post_is_a_plain_call",
@@ -50,7 +28,7 @@ def test_publish_that_never_returns_fails_its_rules_quickly() -> None:
 
 def test_stop_worker_that_blocks_the_loop_fails_and_the_run_goes_on() -> None:
     proc, took = run_suite(
-        "tests.broken_buses:loop_blocking_stop",
+        "tests.mutants:stop_worker_blocks_the_loop",
         "conformance/suite/test_worker.py::test_stop_worker_delivers_what_was_posted_before",
         "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from tests.mutants.base import Mutant
-from tests.mutants.catalogue import MUTANTS
+from tests.mutants.catalogue import CATCHABLE as MUTANTS
 from tests.mutants.matrix import CONFORMING, MATRIX, render, run_all
 from tests.mutants.running import SuiteRun
 

@@ -42,6 +42,9 @@ class Mutant:
     """Names the broken bus does not export (e.g. an exception class)."""
     gap: str | None = None
     """Set when the suite is known not to catch it: why (the kill matrix expects it to survive)."""
+    hangs: bool = False
+    """A bus that hangs nearly every test: `tests/test_hang_bounds.py` proves the kit's bounds on it, and the
+    kill matrix, which runs the whole suite, leaves it out."""
 
     @property
     def attr(self) -> str:

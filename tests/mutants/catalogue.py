@@ -7,6 +7,7 @@ from conformance.rules import RULES
 from .base import Mutant
 from .errors import MUTANTS as ERRORS
 from .extended import MUTANTS as EXTENDED
+from .hanging import MUTANTS as HANGING
 from .policies import MUTANTS as POLICIES
 from .publishing import MUTANTS as PUBLISHING
 from .robustness import MUTANTS as ROBUSTNESS
@@ -15,11 +16,14 @@ from .worker import MUTANTS as WORKER
 
 MUTANTS: tuple[Mutant, ...] = tuple(
     sorted(
-        [*PUBLISHING, *POLICIES, *ERRORS, *WORKER, *SUBSCRIBING, *EXTENDED, *ROBUSTNESS],
+        [*PUBLISHING, *POLICIES, *ERRORS, *WORKER, *SUBSCRIBING, *EXTENDED, *ROBUSTNESS, *HANGING],
         key=lambda m: list(RULES).index(m.rule),
     )
 )
 """The catalogue, ordered by rule (stable within a rule)."""
+
+CATCHABLE: tuple[Mutant, ...] = tuple(m for m in MUTANTS if not m.hangs)
+"""The mutants the kill matrix runs the whole suite against (those that hang have tests of their own)."""
 
 BY_NAME: dict[str, Mutant] = {m.name: m for m in MUTANTS}
 """Mutants by name."""

@@ -8,20 +8,15 @@ checks several rules and names the violated one that way.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-"""The project's root, where the suite runs."""
+from tests.pytest_run import run_pytest
 
 MUTANT_BOUND = 0.5
 """`--bound` for broken buses: a hang fails in half a second instead of two."""
@@ -77,33 +72,11 @@ def run_suite(impl: str, *, bound: float, extra_env: dict[str, str] | None = Non
     """Run the whole conformance suite on `impl` in a subprocess and parse its JUnit report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--impl={impl}",
-            f"--bound={bound:g}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--junitxml={report}",
-        ]
-        # Bytecode caching on, whatever the caller's environment says: ~90 runs would otherwise each
-        # recompile (and re-rewrite the asserts of) the whole suite, a second per run.
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env.update(extra_env or {})
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout if isinstance(exc.stdout, str) else ""
-            return SuiteRun(
-                impl, -1, time.monotonic() - started, 0, (), f"timed out after {TIMEOUT:g} s\n{out[-3000:]}"
-            )
-        seconds = time.monotonic() - started
-        tests, failures = _parse(report) if report.exists() else (0, ())
-    output = (proc.stdout + proc.stderr)[-3000:]
-    return SuiteRun(impl, proc.returncode, seconds, tests, failures, output)
+        run = run_pytest(
+            f"--impl={impl}", f"--bound={bound:g}", "-q", f"--junitxml={report}", env=extra_env, timeout=TIMEOUT
+        )
+        tests, failures = _parse(report) if report.exists() and not run.timed_out else (0, ())
+    return SuiteRun(impl, run.returncode, run.seconds, tests, failures, run.output[-3000:])
 
 
 def _parse(report: Path) -> tuple[int, tuple[Failure, ...]]:
