@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.pytest_run import ROOT, run_pytest
+
 SCHEMA = ROOT / "conformance" / "schema" / "result-1.json"
 
 
 def run(tmp: Path, impl: str, *extra: str) -> tuple[str, dict[str, object], str]:
     report, result = tmp / "report.md", tmp / "result.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--impl={impl}",
-            f"--conformance-report={report}",
-            f"--conformance-json={result}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_pytest(
+        f"--impl={impl}", f"--conformance-report={report}", f"--conformance-json={result}", "-q", *extra, timeout=600
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.output[-6000:]
     return report.read_text(encoding="utf-8"), json.loads(result.read_text(encoding="utf-8")), proc.stdout
 
 
