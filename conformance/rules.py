@@ -112,6 +112,18 @@ _TABLE: tuple[tuple[str, Level, Profile, str], ...] = (
     ("ROB-7", "MUST", "robustness", "Concurrent subscriptions lose nothing"),
     ("ROB-8", "MUST", "robustness", "Shutdown is idempotent and bounded"),
     ("ROB-9", "SHOULD", "robustness", "A bad queue size is rejected at construction"),
+    ("CAN-1", "MUST", "robustness", "Cancelling the publisher cancels the running INLINE handler only"),
+    ("CAN-2", "MUST", "robustness", "A cancelled publish leaves the bus usable"),
+    ("CAN-3", "MUST", "robustness", "CancelledError from an INLINE handler is a cancellation, not a failure"),
+    ("CAN-4", "MUST", "robustness", "A cancelled TASK handler is not logged as an error"),
+    ("CAN-5", "MUST", "robustness", "Cancelling stop_worker loses nothing"),
+    ("CAN-6", "MUST", "robustness", "BaseExceptions from handlers are not swallowed"),
+    ("CAN-7", "MUST", "robustness", "Closing does not cancel running handlers"),
+    ("LEAK-1", "MUST", "robustness", "The bus does not keep published events alive"),
+    ("LEAK-2", "MUST", "robustness", "The bus does not keep finished TASK tasks alive"),
+    ("LEAK-3", "MUST", "robustness", "Removed handlers are let go"),
+    ("LEAK-4", "MUST", "robustness", "Churn leaves the bookkeeping where it started"),
+    ("ROB-10", "MUST", "robustness", "Restarting the worker under load loses nothing"),
 )
 
 RULES: dict[str, Rule] = {row[0]: Rule(*row) for row in _TABLE}

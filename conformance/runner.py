@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from .kit import Kit, RuleViolation
+from .kit import Kit, RuleViolation, describe
 
 LOOPS = ("asyncio", "uvloop")
 """The event loops `--loop` accepts."""
@@ -98,6 +98,15 @@ def run_test(
             kind="hang",
         )
     if state.error is not None:
+        if not isinstance(state.error, Exception):
+            # SystemExit, KeyboardInterrupt and the like escaped the loop: that is the test's
+            # failure, not a reason to stop the whole run.
+            raise RuleViolation(
+                kit.rule,
+                "the test runs to its end",
+                f"{describe(state.error)} escaped from the event loop (raised in a task or callback)",
+                kind="crash",
+            ) from state.error
         raise state.error
     # Teardown joined the test's helper threads: one may have failed after the test's last check.
     kit.raise_thread_errors()

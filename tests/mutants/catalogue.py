@@ -7,6 +7,7 @@ from conformance.rules import RULES
 from .base import Mutant
 from .errors import MUTANTS as ERRORS
 from .extended import MUTANTS as EXTENDED
+from .faults import MUTANTS as FAULTS
 from .hanging import MUTANTS as HANGING
 from .policies import MUTANTS as POLICIES
 from .publishing import MUTANTS as PUBLISHING
@@ -16,7 +17,7 @@ from .worker import MUTANTS as WORKER
 
 MUTANTS: tuple[Mutant, ...] = tuple(
     sorted(
-        [*PUBLISHING, *POLICIES, *ERRORS, *WORKER, *SUBSCRIBING, *EXTENDED, *ROBUSTNESS, *HANGING],
+        [*PUBLISHING, *POLICIES, *ERRORS, *WORKER, *SUBSCRIBING, *EXTENDED, *ROBUSTNESS, *FAULTS, *HANGING],
         key=lambda m: list(RULES).index(m.rule),
     )
 )
