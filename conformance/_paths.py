@@ -54,6 +54,17 @@ class Dispatch:
         else:
             await self.kit.within(bus.publish(event), "publish returns")
 
+    async def attempt(self, bus: Any, event: Any) -> Exception | None:
+        """`send`, returning what `publish` raised (an INLINE handler's failure, ERR-1) instead of raising it.
+
+        Through the worker, `post` must accept the event (a handler's failure is
+        the worker's to log, WRK-6) and None is returned.
+        """
+        if self.through_worker:
+            self.kit.accepted(lambda: bus.post(event), f"post({event!r}) while the worker runs")
+            return None
+        return await self.kit.raised(lambda: bus.publish(event), f"publish({event!r}) returns or raises")
+
     async def end(self, bus: Any) -> None:
         """On the worker path, `stop_worker`: it returns once every posted event was dispatched."""
         if self.through_worker:

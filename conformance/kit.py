@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import threading
 import time
@@ -196,6 +197,24 @@ class Kit:
         self._containers.append(container)
         return container
 
+    def container_from(self, modules: str, *components: type, lazy: tuple[type, ...] = ()) -> Any:
+        """`container(*components)`, with `init` given its modules as `modules` says (CTR-4), `lazy` marked lazy.
+
+        `modules` is "mixed", "swapped", "names" or "objects" (`ModuleAdapter.new_container`).
+        An adapter whose `new_container` takes no such options fails the test: it cannot show the rule.
+        """
+        new_container: Any = self.impl.new_container
+        accepted = inspect.signature(new_container).parameters
+        if "modules" not in accepted or "lazy" not in accepted:
+            self.fail(
+                f"the adapter builds a container with init given its modules as {modules!r}"
+                + (" and components marked lazy" if lazy else ""),
+                "its new_container takes no `modules` and `lazy` options (see ModuleAdapter.new_container)",
+            )
+        container = new_container(components, modules=modules, lazy=lazy)
+        self._containers.append(container)
+        return container
+
     def gate(self, name: str) -> Gate:
         """A gate bound to this test's loop and bound."""
         assert self.loop is not None, "gates are made inside the test's coroutine"
@@ -311,6 +330,8 @@ class Kit:
             self.hang(what)
         try:
             return Outcome(task.result(), None)
+        except RuleViolation:
+            raise  # a verdict of the kit (a nested hang, a handler's check), never the call's exception
         except Exception as exc:
             return Outcome(None, exc)
 
@@ -319,18 +340,35 @@ class Kit:
         __tracebackhide__ = True
         try:
             awaitable = call()
+        except RuleViolation:
+            raise
         except Exception as exc:
             return exc
         return (await self.outcome(awaitable, what)).error
 
     @staticmethod
     def raised_now(call: Callable[[], Any]) -> Exception | None:
-        """Call `call()`; the exception it raised, or None."""
+        """Call `call()`; the exception it raised, or None (a `RuleViolation` of the kit propagates)."""
         try:
             call()
+        except RuleViolation:
+            raise
         except Exception as exc:
             return exc
         return None
+
+    def accepted(self, call: Callable[[], T], what: str) -> T:
+        """Call `call()` and return its value; fail, saying `what` should have succeeded, if it raises.
+
+        The positive control of a must-raise test: the same call with valid input
+        succeeds, so a bus (or adapter) that raises for everything fails.
+        """
+        __tracebackhide__ = True
+        box: list[T] = []
+        exc = self.raised_now(lambda: box.append(call()))
+        if exc is not None:
+            self.fail(f"{what} succeeds", f"it raised {describe(exc)}")
+        return box[0]
 
     async def raised_in_thread(self, call: Callable[[], Any], what: str) -> Exception | None:
         """Run `call()` on a new thread (it may block); the exception it raised there, or None."""
@@ -410,6 +448,22 @@ class Kit:
             ),
         )
 
+    async def exactly_each(self, rec: Recorder, counts: dict[str, int], expected: str) -> None:
+        """`exactly` for several labels at once (label -> calls), settling only once."""
+        __tracebackhide__ = True
+        await self.settle()
+
+        def wrong() -> dict[str, int]:
+            return {label: rec.count(label) for label, n in counts.items() if rec.count(label) != n}
+
+        off = wrong()
+        self.check(not off, expected, f"calls per handler that differ from {counts}: {off}; calls: {rec.labels()}")
+        self.to_the_end(
+            lambda: not wrong(),
+            expected,
+            lambda: f"by the end of the test, calls per handler differ from {counts}: {wrong()} (a late delivery)",
+        )
+
     def final_checks(self) -> None:
         """Run the checks deferred with `to_the_end`; called by the runner after the loop has closed."""
         __tracebackhide__ = True
@@ -422,6 +476,10 @@ class Kit:
     def error_logs_with(self, exc: BaseException) -> list[logging.LogRecord]:
         """Log records at ERROR or above whose attached exception chain contains `exc`."""
         return [r for r in self._logs.snapshot() if logs_error(r, exc)]
+
+    def error_records(self) -> list[logging.LogRecord]:
+        """Every log record of the test at ERROR or above."""
+        return [r for r in self._logs.snapshot() if r.levelno >= logging.ERROR]
 
     def log_summary(self) -> str:
         """The captured log records, one short line each, for failure messages."""

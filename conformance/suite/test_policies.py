@@ -1,13 +1,23 @@
-"""SPEC.md §3: the execution policies INLINE, TASK and THREADPOOL."""
+"""SPEC.md §3: the execution policies INLINE, TASK and THREADPOOL.
+
+Every rule runs through both paths (`dispatch`: `publish`, then `post` + worker).
+"Does not wait" is decided in loop iterations (`kit.prompt`) with handlers held on
+gates that the test opens only afterwards; "waits for" with handlers that really
+take time (`kit.patience`); "exactly once" with `kit.exactly`, which also catches
+a late second call from a thread or a task.
+"""
 
 import asyncio
 import gc
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from conformance.kit import Gate, Kit
+from conformance.kit import Dispatch, Gate, Kit
+
+Finish = Callable[[], Awaitable[None]]
 
 
 def _release_after(entered: Gate, release: Gate) -> "asyncio.Task[None]":
@@ -20,203 +30,326 @@ def _release_after(entered: Gate, release: Gate) -> "asyncio.Task[None]":
     return asyncio.ensure_future(partner())
 
 
-async def _publish_waits_for_async_handler(kit: Kit, policy: Any) -> None:
-    Ping = kit.event_class("Ping")
-    bus = kit.new_bus()
-    entered, release = kit.gate("handler entered"), kit.gate("handler released")
-    finished: list[bool] = []
+async def _launch(kit: Kit, dispatch: Dispatch, bus: Any, event: Any) -> Finish:
+    """Start dispatching `event` without waiting for its handlers; return what completes the dispatch.
 
-    async def handler(event: object) -> None:
-        entered.open()
-        await release.wait()
-        finished.append(True)
+    Through publish, `publish` runs in a task of its own (so the test does not
+    depend on publish returning early); through the worker, the event is posted.
+    """
+    if dispatch.through_worker:
+        await dispatch.begin(bus)
+        bus.post(event)
 
-    kit.add(bus, Ping, handler, policy=policy)
-    partner = _release_after(entered, release)
-    await kit.within(bus.publish(Ping()), "publish returns once the handler has finished")
-    kit.check(
-        finished == [True],
-        "publish returns only after the async handler's coroutine has completed",
-        "publish returned while the handler was still running"
-        if entered.is_open
-        else "publish returned before the handler had even started",
-    )
-    await kit.within(partner, "the helper task ends")
+        async def finish_worker() -> None:
+            await dispatch.end(bus)
+
+        return finish_worker
+    publishing = asyncio.ensure_future(bus.publish(event))
+
+    async def finish_publish() -> None:
+        await kit.within(publishing, "publish returns")
+
+    return finish_publish
+
+
+# -- POL-1 -----------------------------------------------------------------------------
 
 
 @pytest.mark.rule("POL-1")
-async def test_handlers_without_policy_are_inline(kit: Kit) -> None:
-    await _publish_waits_for_async_handler(kit, None)
-
-
-@pytest.mark.rule("POL-INLINE-1")
-async def test_async_inline_handler_is_awaited(kit: Kit) -> None:
-    await _publish_waits_for_async_handler(kit, "INLINE")
-
-
-@pytest.mark.rule("POL-INLINE-1")
-async def test_every_async_inline_handler_is_awaited(kit: Kit) -> None:
+async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
+    Next = kit.event_class("Next")
     bus = kit.new_bus()
     rec = kit.recorder()
 
-    def make(label: str) -> Any:
-        async def handler(event: object) -> None:
-            await asyncio.sleep(0)  # a real suspension point inside the handler
-            rec.record(label, event)
+    async def default_async(event: object) -> None:
+        rec.record("async-start", event)
+        for _ in range(5):  # suspends: a handler run as a task would still be running when Next is dispatched
+            await asyncio.sleep(0)
+        rec.record("async-end", event)
 
-        return handler
-
-    for label in ("a", "b", "c"):
-        kit.add(bus, Ping, make(label), policy="INLINE")
-    await kit.within(bus.publish(Ping()), "publish returns")
+    kit.add(bus, Ping, default_async)  # no policy
+    kit.add(bus, Ping, rec.sync_handler("sync"))  # no policy
+    kit.add(bus, Next, rec.sync_handler("next"), policy="INLINE")
+    await dispatch(bus, Ping(), Next())
+    labels = rec.labels()
     kit.check(
-        sorted(rec.labels()) == ["a", "b", "c"],
-        "all three async INLINE handlers have finished when publish returns",
-        f"finished when publish returned: {rec.labels()}",
+        sorted(labels[:-1]) == ["async-end", "async-start", "sync"] and labels[-1:] == ["next"],
+        "handlers registered without a policy run as INLINE ones: the dispatch of a Ping awaits its async "
+        "handler and calls its sync one before it returns, so both have finished before the next event, Next, "
+        "is dispatched",
+        "the calls were " + " ".join(labels),
     )
-
-
-@pytest.mark.rule("POL-INLINE-2")
-async def test_sync_inline_handler_runs_in_place(kit: Kit) -> None:
-    Ping = kit.event_class("Ping")
-    bus = kit.new_bus()
-    rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("sync"), policy="INLINE")
-    await kit.within(bus.publish(Ping()), "publish returns")
-    calls = rec.of("sync")
-    kit.check(len(calls) == 1, "the sync INLINE handler has run once when publish returns", f"{len(calls)} calls")
     kit.check(
-        calls[0].on_loop_thread,
-        "the sync INLINE handler runs on the event loop's thread",
+        rec.of("sync")[0].on_loop_thread,
+        "a sync handler registered without a policy runs in place, on the loop's thread",
         "it ran on another thread",
     )
 
 
-@pytest.mark.rule("POL-ORDER-1")
-async def test_inline_handlers_run_one_after_another_in_subscription_order(kit: Kit) -> None:
+# -- POL-INLINE-1, POL-INLINE-2, POL-ORDER-1 ----------------------------------------------
+
+
+@pytest.mark.rule("POL-INLINE-1")
+async def test_inline_handlers_that_take_time_are_awaited(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    share = kit.patience / 4  # the handlers take kit.patience in all, each over many loop iterations
+    kit.add(bus, Ping, rec.slow_async_handler("async-1", share), policy="INLINE")
+    kit.add(bus, Ping, rec.slow_sync_handler("sync", share, steps=2), policy="INLINE")
+    kit.add(bus, Ping, rec.slow_async_handler("async-2", share), policy="INLINE")
+    kit.add(bus, Ping, rec.slow_async_handler("async-3", share), policy="INLINE")
+    expected = ["async-1", "sync", "async-2", "async-3"]
+    await dispatch(bus, Ping())
+    kit.check(
+        sorted(rec.labels()) == sorted(expected),
+        f"when the dispatch returns, every INLINE handler has finished, although each took {share * 1000:.0f} ms "
+        "(async ones over ten suspensions): " + " ".join(expected),
+        "finished by then: "
+        + (" ".join(rec.labels()) or "none")
+        + " (was a handler awaited with a timeout, or the dispatch cut short?)",
+    )
+
+
+@pytest.mark.rule("POL-INLINE-2")
+async def test_sync_inline_handlers_run_in_place(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.event_class("Ping")
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    kinds = rec.every_kind(is_async=False)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="INLINE")
+    await dispatch(bus, Ping())
+    for kind in kinds:
+        calls = rec.of(kind.label)
+        kit.check(
+            len(calls) == 1,
+            f"the sync INLINE {kind.kind} handler has run once when the dispatch returns",
+            f"{len(calls)} calls; all calls: {rec.labels()}",
+        )
+        kit.check(
+            calls[0].on_loop_thread,
+            f"the sync INLINE {kind.kind} handler runs on the event loop's thread",
+            "it ran on another thread",
+        )
+
+
+@pytest.mark.rule("POL-ORDER-1")
+async def test_inline_handlers_run_one_after_another_in_subscription_order(kit: Kit, dispatch: Dispatch) -> None:
+    Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
 
     def make_async(label: str) -> Any:
-        async def handler(event: object) -> None:
-            rec.record(f"{label}-start")
+        async def handler(event: Any) -> None:
+            rec.record(f"{label}{event.n}-start")
             await asyncio.sleep(0)  # gives a concurrent dispatch the chance to interleave
-            rec.record(f"{label}-end")
+            rec.record(f"{label}{event.n}-end")
 
         return handler
 
     def make_sync(label: str) -> Any:
-        def handler(event: object) -> None:
-            rec.record(f"{label}-start")
-            rec.record(f"{label}-end")
+        def handler(event: Any) -> None:
+            rec.record(f"{label}{event.n}-start")
+            rec.record(f"{label}{event.n}-end")
 
         return handler
 
-    for label in ("first", "second", "third", "fourth"):
+    labels = ("first", "second", "third", "fourth", "fifth")
+    for label in labels:
         maker = make_sync if label in ("second", "fourth") else make_async
-        kit.add(bus, Ping, maker(label))
-    await kit.within(bus.publish(Ping()), "publish returns")
-    expected = [f"{label}-{edge}" for label in ("first", "second", "third", "fourth") for edge in ("start", "end")]
+        kit.add(bus, Num, maker(label), policy="INLINE")
+    await dispatch(bus, Num(n=1), Num(n=2))
+    expected = [f"{label}{n}-{edge}" for n in (1, 2) for label in labels for edge in ("start", "end")]
     kit.check(
         rec.labels() == expected,
-        "INLINE handlers run in the order they were registered, each after the previous finished: "
-        + " ".join(expected),
+        "for each event, INLINE handlers run in the order they were registered, each after the previous "
+        "finished: " + " ".join(expected),
         "the order was " + " ".join(rec.labels()),
     )
 
 
+# -- POL-TASK-1 .. POL-TASK-4 ------------------------------------------------------------------
+
+
 @pytest.mark.rule("POL-TASK-1")
-async def test_task_handler_runs_in_its_own_task(kit: Kit) -> None:
+async def test_task_handlers_run_in_tasks_of_their_own(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.async_handler("task"), policy="TASK")
-    publisher = asyncio.current_task()
-    await kit.within(bus.publish(Ping()), "publish returns")
-    if not await rec.until_count(1, "task"):
-        kit.fail("the TASK handler runs", "it was never called")
-    call = rec.of("task")[0]
-    kit.check(call.on_loop_thread, "the TASK handler runs on the event loop's thread", "it ran on another thread")
-    kit.check(
-        call.task is not None and call.task is not publisher,
-        "the TASK handler runs inside an asyncio.Task other than the publisher's",
-        "it ran inside the publisher's own task" if call.task is publisher else "it ran outside any asyncio task",
-    )
+    kinds = rec.every_kind("task ", sync=False)
+    kit.add(bus, Ping, rec.sync_handler("inline"), policy="INLINE")
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="TASK")
+    test_task = asyncio.current_task()
+    await dispatch(bus, Ping())
+    if not await rec.until(lambda calls: all(any(c.label == k.label for c in calls) for k in kinds), "TASK calls"):
+        kit.fail(
+            "every async TASK handler (" + ", ".join(k.kind for k in kinds) + ") runs",
+            f"calls after {kit.bound:g} s: {rec.labels()} (a coroutine never awaited?)",
+        )
+    inline = rec.of("inline")[0].task
+    for kind in kinds:
+        call = rec.of(kind.label)[0]
+        kit.check(call.on_loop_thread, f"the TASK {kind.kind} handler runs on the loop's thread", "another thread")
+        kit.check(
+            call.task is not None and call.task is not test_task and call.task is not inline,
+            f"the TASK {kind.kind} handler runs inside an asyncio.Task other than the publisher's",
+            "it ran outside any asyncio task"
+            if call.task is None
+            else "it ran inside the task that dispatched the event (where its INLINE handler ran)",
+        )
 
 
 @pytest.mark.rule("POL-TASK-2")
-async def test_publish_does_not_wait_for_task_handler(kit: Kit) -> None:
+async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
+    Next = kit.event_class("Next")
     bus = kit.new_bus()
-    release = kit.gate("TASK handler released")
-    finished = kit.gate("TASK handler finished")
+    rec = kit.recorder()
+    release = kit.gate("TASK handlers released")
 
-    async def handler(event: object) -> None:
-        # Waits longer than the publish bound, so a publish that waits is caught first.
-        await release.wait(bound=3 * kit.bound)
-        finished.open()
+    def make(label: str) -> Any:
+        async def handler(event: object) -> None:
+            rec.record(f"{label}-entered", event)
+            # Held until the test opens the gate, which it does only after the check.
+            await release.wait(bound=3 * kit.bound)
+            rec.record(f"{label}-finished", event)
 
-    kit.add(bus, Ping, handler, policy="TASK")
-    await kit.within(bus.publish(Ping()), "publish returns while its TASK handler is still blocked on a gate")
-    kit.check(not finished.is_open, "the TASK handler is still blocked when publish returns", "it had finished")
-    release.open()
-    await kit.reached(finished, "the TASK handler finishes once released")
+        return handler
+
+    kit.add(bus, Ping, make("task-1"), policy="TASK")
+    kit.add(bus, Ping, make("task-2"), policy="TASK")
+    next_reached = kit.gate("the next event's INLINE handler reached")
+    kit.add(bus, Next, lambda event: next_reached.open())
+    try:
+        if dispatch.through_worker:
+            await dispatch.begin(bus)
+            bus.post(Ping())
+            bus.post(Next())
+            await kit.prompt(
+                next_reached.wait(bound=3 * kit.bound),
+                "the worker takes the next posted event while the first event's two TASK handlers are blocked",
+            )
+        else:
+            await kit.prompt(bus.publish(Ping()), "publish returns while its two TASK handlers are blocked")
+        finished = [label for label in rec.labels() if label.endswith("-finished")]
+        kit.check(not finished, "the TASK handlers are still blocked at that point", f"{finished} had finished")
+    finally:
+        release.open()
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == 2, "both finished"):
+        kit.fail("both TASK handlers run and finish once released", f"calls: {rec.labels()}")
+    await dispatch.end(bus)
 
 
 @pytest.mark.rule("POL-TASK-3")
-async def test_running_task_handler_survives_garbage_collection(kit: Kit) -> None:
+async def test_running_task_handlers_survive_garbage_collection(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
-    entered, finished = kit.gate("TASK handler entered"), kit.gate("TASK handler finished")
-    waiting_on: list[weakref.ref[asyncio.Future[None]]] = []
+    entered = [kit.gate("first TASK handler entered"), kit.gate("second TASK handler entered")]
+    finished = [kit.gate("first TASK handler finished"), kit.gate("second TASK handler finished")]
+    waiting_on: dict[int, weakref.ref[asyncio.Future[None]]] = {}
 
-    async def handler(event: object) -> None:
-        # A future nothing else references: only a strong reference to this task,
-        # held by the bus, keeps the task (and so the future) alive.
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiting_on.append(weakref.ref(future))
-        entered.open()
-        await future
-        finished.open()
+    def make(i: int) -> Any:
+        async def handler(event: object) -> None:
+            # A future nothing else references: only a strong reference to this task,
+            # held by the bus, keeps the task (and so the future) alive. (No recorder
+            # here: it would keep a reference to the task.)
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiting_on[i] = weakref.ref(future)
+            entered[i].open()
+            await future
+            finished[i].open()
 
-    kit.add(bus, Ping, handler, policy="TASK")
-    # Publish from a task of its own so that this test does not depend on POL-TASK-2.
-    publishing = asyncio.ensure_future(bus.publish(Ping()))
-    await kit.reached(entered, "the TASK handler starts")
-    for _ in range(3):
-        gc.collect()
-    future = waiting_on[0]()
-    if future is None:
-        kit.fail(
-            "the bus keeps a strong reference to a running TASK handler's task",
-            "after gc.collect() the task was gone: the handler was garbage-collected mid-run and will never finish",
-        )
-    else:
-        future.set_result(None)
-    await kit.reached(finished, "the TASK handler finishes once its future resolves")
-    await kit.within(publishing, "publish returns")
+        return handler
+
+    kit.add(bus, Ping, make(0), policy="TASK")
+    kit.add(bus, Ping, make(1), policy="TASK")
+    finish = await _launch(kit, dispatch, bus, Ping())
+    for i, which in enumerate(("first", "second")):
+        await kit.reached(entered[i], f"the {which} TASK handler starts")
+        for _ in range(3):
+            gc.collect()
+        future = waiting_on[i]()
+        if future is None:
+            kit.fail(
+                "the bus keeps a strong reference to every running TASK handler's task",
+                f"after gc.collect() the {which} of two running TASK handlers was gone: it was garbage-collected "
+                "mid-run and will never finish",
+            )
+        else:
+            future.set_result(None)
+        del future
+        await kit.reached(finished[i], f"the {which} TASK handler finishes once its future resolves")
+    await finish()
 
 
-@pytest.mark.rule("POL-THREAD-1")
-async def test_threadpool_handler_runs_off_the_loop_thread(kit: Kit) -> None:
+@pytest.mark.rule("POL-TASK-4")
+async def test_task_handlers_of_one_dispatch_run_concurrently(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("pool"), policy="THREADPOOL")
-    await kit.within(bus.publish(Ping()), "publish returns")
-    if not await rec.until_count(1, "pool"):
-        kit.fail("the THREADPOOL handler runs", "it was never called")
+    release = kit.gate("the first TASK handler released")
+
+    async def blocked(event: object) -> None:
+        rec.record("first", event)
+        await release.wait(bound=3 * kit.bound)
+        rec.record("first-finished", event)
+
+    kit.add(bus, Ping, blocked, policy="TASK")
+    kit.add(bus, Ping, rec.async_handler("second"), policy="TASK")
+    kit.add(bus, Ping, rec.async_handler("third"), policy="TASK")
+    finish = await _launch(kit, dispatch, bus, Ping())
+    try:
+        started = await rec.until(
+            lambda calls: {"first", "second", "third"} <= {c.label for c in calls}, "all three TASK handlers started"
+        )
+        kit.check(
+            started,
+            "all three TASK handlers of the dispatch start while the first one is still blocked",
+            f"after {kit.bound:g} s only these had run: {rec.labels()} (the TASK handlers run one after another?)",
+        )
+        tasks = [rec.of(label)[0].task for label in ("first", "second", "third")]
+        kit.check(
+            all(t is not None for t in tasks) and len({id(t) for t in tasks}) == 3,
+            "each TASK handler of the dispatch runs in an asyncio.Task of its own",
+            "some ran in the same task (or outside any task)",
+        )
+    finally:
+        release.open()
+    if not await rec.until_count(1, "first-finished"):
+        kit.fail("the first TASK handler finishes once released", f"calls: {rec.labels()}")
+    await finish()
+
+
+# -- POL-THREAD-1 .. POL-THREAD-3 ------------------------------------------------------------------
+
+
+@pytest.mark.rule("POL-THREAD-1")
+async def test_threadpool_handlers_run_off_the_loop_thread(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.event_class("Ping")
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    kinds = rec.every_kind("pool ", is_async=False)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="THREADPOOL")
+    await dispatch(bus, Ping())
+    if not await rec.until(lambda calls: len(calls) >= len(kinds), "every THREADPOOL handler called"):
+        kit.fail(
+            "every sync THREADPOOL handler (" + ", ".join(k.kind for k in kinds) + ") runs",
+            f"calls after {kit.bound:g} s: {rec.labels()}",
+        )
+    on_loop = [c.label for c in rec.calls if c.on_loop_thread]
     kit.check(
-        not rec.of("pool")[0].on_loop_thread,
-        "the THREADPOOL handler runs on a thread other than the event loop's",
-        "it ran on the event loop's thread",
+        not on_loop,
+        "every THREADPOOL handler runs on a thread other than the event loop's",
+        f"these ran on the event loop's thread: {on_loop}",
     )
 
 
 @pytest.mark.rule("POL-THREAD-2")
-async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit) -> None:
+async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     entered, tick, done = kit.gate("handler entered"), kit.gate("loop ticked"), kit.gate("handler done")
@@ -230,72 +363,101 @@ async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit) -> None:
 
     kit.add(bus, Ping, handler, policy="THREADPOOL")
     partner = _release_after(entered, tick)
-    publishing = asyncio.ensure_future(bus.publish(Ping()))
+    finish = await _launch(kit, dispatch, bus, Ping())
     await kit.reached(done, "the THREADPOOL handler finishes")
     kit.check(
         saw_tick == [True],
         "while the THREADPOOL handler blocks, a coroutine on the loop runs and releases it",
         f"the loop did not run for {kit.bound:g} s while the handler blocked: the handler blocked the loop",
     )
-    await kit.within(publishing, "publish returns")
+    await finish()
     await kit.within(partner, "the helper task ends")
 
 
 @pytest.mark.rule("POL-THREAD-3")
-async def test_publish_does_not_wait_for_threadpool_handler(kit: Kit) -> None:
+async def test_dispatch_does_not_wait_for_threadpool_handlers(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
+    Next = kit.event_class("Next")
     bus = kit.new_bus()
-    release, finished = kit.gate("handler released"), kit.gate("handler finished")
+    rec = kit.recorder()
+    release = kit.gate("THREADPOOL handlers released")
 
-    def handler(event: object) -> None:
-        release.wait_blocking(bound=2 * kit.bound)
-        finished.open()
+    def make(label: str) -> Any:
+        def handler(event: object) -> None:
+            rec.record(f"{label}-entered", event)
+            release.wait_blocking(bound=3 * kit.bound)
+            rec.record(f"{label}-finished", event)
 
-    kit.add(bus, Ping, handler, policy="THREADPOOL")
-    await kit.within(bus.publish(Ping()), "publish returns while its THREADPOOL handler is still blocked on a gate")
-    kit.check(not finished.is_open, "the THREADPOOL handler is still blocked when publish returns", "it had finished")
-    release.open()
-    await kit.reached(finished, "the THREADPOOL handler finishes once released")
+        return handler
+
+    kit.add(bus, Ping, make("pool-1"), policy="THREADPOOL")
+    kit.add(bus, Ping, make("pool-2"), policy="THREADPOOL")
+    next_reached = kit.gate("the next event's INLINE handler reached")
+    kit.add(bus, Next, lambda event: next_reached.open())
+    try:
+        if dispatch.through_worker:
+            await dispatch.begin(bus)
+            bus.post(Ping())
+            bus.post(Next())
+            await kit.prompt(
+                next_reached.wait(bound=3 * kit.bound),
+                "the worker takes the next posted event while the first event's two THREADPOOL handlers are blocked",
+            )
+        else:
+            await kit.prompt(bus.publish(Ping()), "publish returns while its two THREADPOOL handlers are blocked")
+        finished = [label for label in rec.labels() if label.endswith("-finished")]
+        kit.check(not finished, "the THREADPOOL handlers are still blocked at that point", f"{finished} had finished")
+    finally:
+        release.open()
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == 2, "both finished"):
+        kit.fail("both THREADPOOL handlers run and finish once released", f"calls: {rec.labels()}")
+    await dispatch.end(bus)
+
+
+# -- POL-MIX-1, POL-MIX-2 ----------------------------------------------------------------------
 
 
 @pytest.mark.rule("POL-MIX-1")
-async def test_sync_handler_under_task_runs_exactly_once(kit: Kit) -> None:
+async def test_sync_handlers_under_task_run_exactly_once(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("sync-task"), policy="TASK")
-    await kit.within(bus.publish(Ping()), "publish returns")
-    if not await rec.until_count(1, "sync-task"):
-        kit.fail("a sync handler registered with TASK is called once per dispatch", "it was never called")
-    await kit.settle()
-    kit.check(
-        rec.count("sync-task") == 1,
-        "a sync handler registered with TASK is called exactly once per dispatch",
-        f"it was called {rec.count('sync-task')} times",
+    kinds = rec.every_kind("sync-task ", is_async=False)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="TASK")
+    await dispatch(bus, Ping())
+    if not await rec.until(lambda calls: all(any(c.label == k.label for c in calls) for k in kinds), "all called"):
+        kit.fail(
+            "every sync handler registered with TASK (" + ", ".join(k.kind for k in kinds) + ") is called",
+            f"calls after {kit.bound:g} s: {rec.labels()}",
+        )
+    await kit.exactly(
+        rec, len(kinds), None, f"each of the {len(kinds)} sync TASK handlers is called exactly once for the dispatch"
     )
+    twice = [k.kind for k in kinds if rec.count(k.label) != 1]
+    kit.check(not twice, "each sync TASK handler is called exactly once", f"not once: {twice}; calls {rec.labels()}")
 
 
 @pytest.mark.rule("POL-MIX-2")
-async def test_async_handler_under_threadpool_runs_exactly_once(kit: Kit) -> None:
+async def test_async_handlers_under_threadpool_run_exactly_once(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-
-    async def handler(event: object) -> None:
-        rec.record("start", event)
-        await asyncio.sleep(0)
-        rec.record("end", event)
-
-    kit.add(bus, Ping, handler, policy="THREADPOOL")
-    await kit.within(bus.publish(Ping()), "publish returns")
-    if not await rec.until_count(1, "end"):
+    kinds = rec.every_kind("async-pool ", sync=False)  # each records only after a suspension: at its end
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="THREADPOOL")
+    await dispatch(bus, Ping())
+    if not await rec.until(lambda calls: all(any(c.label == k.label for c in calls) for k in kinds), "all ran"):
         kit.fail(
-            "an async handler registered with THREADPOOL runs to completion once per dispatch",
-            f"calls seen: {rec.labels() or 'none'} (was its coroutine created but never awaited?)",
+            "every async handler registered with THREADPOOL (" + ", ".join(k.kind for k in kinds) + ") runs to "
+            "completion",
+            f"completed after {kit.bound:g} s: {rec.labels()} (a coroutine created but never awaited?)",
         )
-    await kit.settle()
-    kit.check(
-        rec.labels() == ["start", "end"],
-        "an async handler registered with THREADPOOL runs exactly once per dispatch",
-        f"calls seen: {rec.labels()}",
+    await kit.exactly(
+        rec,
+        len(kinds),
+        None,
+        f"each of the {len(kinds)} async THREADPOOL handlers runs to completion exactly once for the dispatch",
     )
+    twice = [k.kind for k in kinds if rec.count(k.label) != 1]
+    kit.check(not twice, "each async THREADPOOL handler runs exactly once", f"not once: {twice}; calls {rec.labels()}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import threading
+import time
 from typing import Any
 
 import reference.event_bus as ref
@@ -161,6 +163,150 @@ class BothWaysThreadBus(alt.EventBus):
                 self.start_task(registration, event)
 
 
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+class InlineTimeoutBus(alt.EventBus):
+    """Each async INLINE handler is awaited with a hidden 50 ms timeout; a slow one is cut short silently."""
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        result = registration.fn(event)
+        if inspect.isawaitable(result):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_awaited(result), 0.05)
+
+
+class InlineDeadlineBus(alt.EventBus):
+    """A dispatch's INLINE handlers get 100 ms in all; whatever still runs then is cancelled silently."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        try:
+            return await asyncio.wait_for(super().run_inlines(registrations, event), 0.1)
+        except asyncio.TimeoutError:
+            return []
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class GracePeriodBus(alt.EventBus):
+    """`publish` gives its TASK handlers a short grace period (50 ms) to finish before it returns."""
+
+    grace = 0.05
+
+    async def publish(self, event: Any) -> None:
+        before = set(self._tasks)
+        await super().publish(event)
+        started = [t for t in set(self._tasks) - before if not t.done()]
+        if started:
+            await asyncio.wait(started, timeout=self.grace)
+
+
+class LongGracePeriodBus(GracePeriodBus):
+    """`publish` gives its TASK handlers up to a second to finish before it returns."""
+
+    grace = 1.0
+
+
+class ThreadGracePeriodBus(alt.EventBus):
+    """`publish` waits for its THREADPOOL handlers' threads with a 50 ms timeout."""
+
+    async def publish(self, event: Any) -> None:
+        before = set(self._threads)
+        await super().publish(event)
+        started = [asyncio.wrap_future(f) for f in set(self._threads) - before]
+        if started:
+            await asyncio.wait(started, timeout=0.05)
+
+
+class WorkerAwaitsTasksBus(alt.EventBus):
+    """The worker waits for each event's TASK handlers before it takes the next event (publish does not)."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        before = set(self._tasks)
+        await super().dispatch_posted(event)
+        started = [t for t in set(self._tasks) - before if not t.done()]
+        if started:
+            await asyncio.wait(started)
+
+
+class WorkerAwaitsThreadsBus(alt.EventBus):
+    """The worker waits for each event's THREADPOOL threads before it takes the next event."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        before = set(self._threads)
+        await super().dispatch_posted(event)
+        started = [asyncio.wrap_future(f) for f in set(self._threads) - before]
+        if started:
+            await asyncio.wait(started)
+
+
+class WorkerReversedBus(alt.EventBus):
+    """The worker runs a posted event's INLINE handlers newest first (publish keeps subscription order)."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        if asyncio.current_task() is self._worker:
+            registrations = registrations[::-1]
+        return await super().run_inlines(registrations, event)
+
+
+class NewestTaskOnlyBus(alt.EventBus):
+    """Only the newest TASK handler task is referenced (`self._last_task = task`); older ones are weak."""
+
+    def keep(self, task: asyncio.Future[Any]) -> None:
+        self._last_task = task
+
+
+class SequentialTasksBus(alt.EventBus):
+    """A dispatch's TASK handlers run one after another in one background task."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        tasks = [r for r in registrations if r.policy is alt.ExecPolicy.TASK]
+        for registration in registrations:
+            if registration.policy is alt.ExecPolicy.THREADPOOL:
+                self.start_thread(registration, event)
+        if not tasks:
+            return
+
+        async def run_all() -> None:
+            for registration in tasks:
+                try:
+                    result = registration.fn(event)
+                except Exception as exc:
+                    self.report(registration, event, exc)
+                    continue
+                if inspect.isawaitable(result):
+                    await self.guarded(registration, event, result)
+
+        self.keep(asyncio.ensure_future(run_all()))
+
+
+class RetryingTaskBus(alt.EventBus):
+    """A sync TASK handler is run in place, then "retried" from a thread a few milliseconds later."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        super().start_task(registration, event)
+        if not _is_async(registration.fn):
+
+            def retry() -> None:
+                time.sleep(0.005)
+                registration.fn(event)
+
+            threading.Thread(target=retry, daemon=True).start()
+
+
+class RedeliveringThreadBus(alt.EventBus):
+    """An async THREADPOOL handler runs with asyncio.run on its thread, and a few milliseconds later once more."""
+
+    def thread_main(self, registration: Registration, event: alt.Event, done: concurrent.futures.Future[None]) -> None:
+        super().thread_main(registration, event, done)
+        if _is_async(registration.fn):
+            time.sleep(0.005)
+            asyncio.run(_awaited(registration.fn(event)))
+
+
 MUTANTS = [
     mutant(
         "default-policy-is-task",
@@ -266,5 +412,89 @@ MUTANTS = [
         "a missing elif starts an async THREADPOOL handler twice, as two tasks",
         ALT,
         EventBus=BothWaysThreadBus,
+    ),
+    mutant(
+        "inline-handler-hidden-timeout",
+        "POL-INLINE-1",
+        "each async INLINE handler is awaited with a 50 ms timeout whose expiry is swallowed",
+        ALT,
+        EventBus=InlineTimeoutBus,
+    ),
+    mutant(
+        "inline-dispatch-deadline",
+        "POL-INLINE-1",
+        "a dispatch's INLINE handlers get 100 ms in all, then are cancelled silently",
+        ALT,
+        EventBus=InlineDeadlineBus,
+    ),
+    mutant(
+        "publish-grace-period-for-tasks",
+        "POL-TASK-2",
+        "publish gives its TASK handlers 50 ms to finish before returning",
+        ALT,
+        EventBus=GracePeriodBus,
+    ),
+    mutant(
+        "publish-one-second-grace-for-tasks",
+        "POL-TASK-2",
+        "publish gives its TASK handlers up to a second to finish before returning",
+        ALT,
+        EventBus=LongGracePeriodBus,
+    ),
+    mutant(
+        "worker-awaits-task-handlers",
+        "POL-TASK-2",
+        "the worker waits for each event's TASK handlers before taking the next event",
+        ALT,
+        EventBus=WorkerAwaitsTasksBus,
+    ),
+    mutant(
+        "only-newest-task-referenced",
+        "POL-TASK-3",
+        "the bus keeps a reference only to the newest TASK task (self._last_task = task)",
+        ALT,
+        EventBus=NewestTaskOnlyBus,
+    ),
+    mutant(
+        "task-handlers-run-in-sequence",
+        "POL-TASK-4",
+        "a dispatch's TASK handlers run one after another in a single background task",
+        ALT,
+        EventBus=SequentialTasksBus,
+    ),
+    mutant(
+        "publish-waits-threads-with-timeout",
+        "POL-THREAD-3",
+        "publish waits for its THREADPOOL handlers' threads with a 50 ms timeout",
+        ALT,
+        EventBus=ThreadGracePeriodBus,
+    ),
+    mutant(
+        "worker-awaits-threadpool-handlers",
+        "POL-THREAD-3",
+        "the worker waits for each event's THREADPOOL threads before taking the next event",
+        ALT,
+        EventBus=WorkerAwaitsThreadsBus,
+    ),
+    mutant(
+        "worker-ignores-subscription-order",
+        "POL-ORDER-1",
+        "the worker runs a posted event's INLINE handlers newest first",
+        ALT,
+        EventBus=WorkerReversedBus,
+    ),
+    mutant(
+        "sync-task-handler-retried-from-a-thread",
+        "POL-MIX-1",
+        "a sync TASK handler runs in place and is retried from a thread a few ms later",
+        ALT,
+        EventBus=RetryingTaskBus,
+    ),
+    mutant(
+        "async-threadpool-delivered-again",
+        "POL-MIX-2",
+        "an async THREADPOOL handler runs on its thread, then once more a few ms later",
+        ALT,
+        EventBus=RedeliveringThreadBus,
     ),
 ]

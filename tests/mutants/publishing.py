@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import inspect
 from typing import Any
 
 import reference.event_bus as ref
@@ -149,6 +150,76 @@ class LiveListBus(alt.EventBus):
         return errors + await super().run_inlines(late, event)
 
 
+class DedupingBus(alt.EventBus):
+    """`subscribe` ignores a handler already registered for the type ("no double delivery")."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        with self._lock:
+            known = any(r.fn is fn or r.fn == fn for r in self._registry.get(event_type, ()))
+        if not known:
+            super().subscribe(event_type, fn, **options)
+
+
+class CoroutineFunctionOnlyBus(alt.EventBus):
+    """Async handlers are told apart with `inspect.iscoroutinefunction(fn)`: an object with `async def
+    __call__` is called like a sync handler and its coroutine is never awaited."""
+
+    async def run_inline(self, registration: alt.Registration, event: alt.Event) -> None:
+        if inspect.iscoroutinefunction(registration.fn):
+            await registration.fn(event)
+        else:
+            registration.fn(event)
+
+
+class RepeatFilterBus(alt.EventBus):
+    """`publish` drops an event equal (==) to the one published just before it, as a "duplicate"."""
+
+    async def publish(self, event: Any) -> None:
+        last = vars(self).get("_last_event", _NOTHING)
+        self._last_event = event
+        if last is not _NOTHING and type(last) is type(event) and last == event:
+            return
+        await super().publish(event)
+
+
+class SeenSetBus(alt.EventBus):
+    """`publish` remembers the events it delivered in a set and skips one it has seen (unhashable ones pass)."""
+
+    async def publish(self, event: Any) -> None:
+        seen: set[Any] = vars(self).setdefault("_seen", set())
+        try:
+            if event in seen:
+                return
+            seen.add(event)
+        except TypeError:
+            pass
+        await super().publish(event)
+
+
+class ByNameBus(alt.EventBus):
+    """Handlers are found by the name of the event's class (and its bases), not by the class."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[alt.Registration]:
+        names = {klass.__name__ for klass in event_type.__mro__}
+        with self._lock:
+            found = [r for klass, regs in self._registry.items() if klass.__name__ in names for r in regs]
+        return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
+_SHARED_REGISTRY: dict[Any, list[alt.Registration]] = {}
+
+
+class SharedRegistryBus(alt.EventBus):
+    """The registry is a module-level dict keyed by event class, so every bus sees every bus's handlers."""
+
+    def __init__(self, max_queue_size: int = 0) -> None:
+        super().__init__(max_queue_size)
+        self._registry = _SHARED_REGISTRY
+
+
+_NOTHING = object()
+
+
 MUTANTS = [
     mutant(
         "publish-stamps-events",
@@ -198,6 +269,49 @@ MUTANTS = [
         "subscribe replaces the previous handler of the type (a dict of type -> handler)",
         REFERENCE,
         EventBus=OneHandlerPerTypeBus,
+    ),
+    mutant(
+        "duplicate-registrations-ignored",
+        "PUB-1",
+        "subscribe ignores a second registration of a handler already registered for the type",
+        ALT,
+        EventBus=DedupingBus,
+    ),
+    mutant(
+        "async-callable-objects-not-awaited",
+        "PUB-1",
+        "async handlers are detected with inspect.iscoroutinefunction(fn), so an async callable object's "
+        "coroutine is never awaited",
+        ALT,
+        EventBus=CoroutineFunctionOnlyBus,
+    ),
+    mutant(
+        "equal-event-skipped",
+        "PUB-1",
+        "publish drops an event equal (==) to the previous one as a duplicate",
+        ALT,
+        EventBus=RepeatFilterBus,
+    ),
+    mutant(
+        "events-deduped-by-hash",
+        "PUB-1",
+        "publish skips events already in a set of delivered events (equal and same hash)",
+        ALT,
+        EventBus=SeenSetBus,
+    ),
+    mutant(
+        "routes-by-class-name",
+        "PUB-1",
+        "handlers are found by the event class's __name__, so same-named classes share handlers",
+        ALT,
+        EventBus=ByNameBus,
+    ),
+    mutant(
+        "registry-shared-across-buses",
+        "PUB-1",
+        "the registry is a module-level dict keyed by event class, shared by every bus",
+        ALT,
+        EventBus=SharedRegistryBus,
     ),
     mutant(
         "broadcast-to-every-type",
