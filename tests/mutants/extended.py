@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
 from typing import Any
 
@@ -93,6 +95,182 @@ class StrictUnsubscribeBus(alt.EventBus):
             if not any(r.fn == fn for r in self._registry.get(event_type, [])):
                 raise ValueError(f"{fn!r} is not subscribed to {event_type!r}")
         super().unsubscribe(event_type, fn)
+
+
+_ON_WORKER: contextvars.ContextVar[bool] = contextvars.ContextVar("on_worker", default=False)
+"""True while the worker dispatches a posted event (the worker task's own context)."""
+
+
+class WorkerPathBus(alt.EventBus):
+    """The alt bus, marking the worker's dispatches so that a defect can hit that path only."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        token = _ON_WORKER.set(True)
+        try:
+            await super().dispatch_posted(event)
+        finally:
+            _ON_WORKER.reset(token)
+
+
+class WorkerUnprioritisedBus(WorkerPathBus):
+    """`publish` honours priority; the worker runs the handlers of a posted event in subscription order."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        found = super().matching(event_type)
+        return sorted(found, key=lambda r: r.seq) if _ON_WORKER.get() else found
+
+
+class WorkerEveryTimeBus(WorkerPathBus):
+    """`publish` retires a `once` handler; the worker never does."""
+
+    def claim(self, registration: Registration) -> bool:
+        return True if _ON_WORKER.get() else super().claim(registration)
+
+
+class WorkerMergingBus(WorkerPathBus):
+    """The worker calls each distinct handler once per posted event, however often it was registered."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        found = super().matching(event_type)
+        if not _ON_WORKER.get():
+            return found
+        unique: list[Registration] = []
+        for registration in found:
+            if not any(u.fn == registration.fn for u in unique):
+                unique.append(registration)
+        return unique
+
+
+class RearmOnFailureBus(WorkerPathBus):
+    """A `once` handler whose call raised is registered again, as if the call had not counted."""
+
+    only_on_worker = False
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        try:
+            await super().run_inline(registration, event)
+        except Exception:
+            if registration.once and (_ON_WORKER.get() or not self.only_on_worker):
+                with self._lock:
+                    registration.spent = False
+                    self._registry.setdefault(registration.event_type, []).append(registration)
+            raise
+
+
+class WorkerRearmOnFailureBus(RearmOnFailureBus):
+    """`publish` retires a `once` handler that raised; the worker registers it again."""
+
+    only_on_worker = True
+
+
+class FirstOnlyUnsubscribeBus(alt.EventBus):
+    """`unsubscribe` removes the first matching registration only (`list.remove`), leaving duplicates."""
+
+    def unsubscribe(self, event_type: Any, fn: Any) -> None:
+        with self._lock:
+            regs = self._registry.get(event_type, [])
+            for i, registration in enumerate(regs):
+                if registration.fn == fn:
+                    self._registry[event_type] = regs[:i] + regs[i + 1 :]
+                    return
+
+
+class EveryTypeUnsubscribeBus(alt.EventBus):
+    """`unsubscribe(t, fn)` removes `fn` from every event type, not only from `t`."""
+
+    def unsubscribe(self, event_type: Any, fn: Any) -> None:
+        with self._lock:
+            for klass in list(self._registry):
+                self._registry[klass] = [r for r in self._registry[klass] if r.fn != fn]
+
+
+class HastyCloseBus(alt.EventBus):
+    """`aclose` gives the worker 50 ms to drain, then cancels it and drops what is still queued."""
+
+    async def aclose(self) -> None:
+        with self._qlock:
+            first = not self._closing
+            self._closing = True
+        worker = self._worker
+        try:
+            await asyncio.wait_for(self.stop_worker(), 0.05)
+        except asyncio.TimeoutError:
+            if worker is not None:
+                worker.cancel()
+                await asyncio.wait({worker})
+            with self._qlock:
+                self._queue.clear()
+        if first:
+            self._closed = True
+            with self._lock:
+                self._registry.clear()
+
+
+class ReopenableWorkerBus(alt.EventBus):
+    """`start_worker` forgets the closed check: after `aclose` it starts a worker on the closed bus."""
+
+    async def start_worker(self) -> None:
+        with self._qlock:
+            closing, self._closing = self._closing, False
+        try:
+            await super().start_worker()
+        finally:
+            with self._qlock:
+                self._closing = closing
+
+
+class KeepSubscribersBus(alt.EventBus):
+    """`aclose` closes the bus but keeps its subscribers (and so every object they reference)."""
+
+    async def aclose(self) -> None:
+        with self._lock:
+            kept = {t: list(regs) for t, regs in self._registry.items()}
+        await super().aclose()
+        with self._lock:
+            self._registry.update(kept)
+
+
+class LiteralPublishSyncBus(alt.EventBus):
+    """`publish_sync` without a loop is the API reference's literal `asyncio.run(self.publish(event))`.
+
+    `asyncio.run` cancels the TASK handlers still pending when `publish` returns.
+    """
+
+    def publish_sync(self, event: alt.Event) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self.publish(event))
+            return
+        super().publish_sync(event)
+
+
+class HastyPublishSyncBus(alt.EventBus):
+    """`publish_sync` without a loop gives the dispatch 50 ms, then gives up on the handlers left."""
+
+    def publish_sync(self, event: alt.Event) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._publish_within(event))
+            return
+        super().publish_sync(event)
+
+    async def _publish_within(self, event: alt.Event) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._publish_and_settle(event), 0.05)
+
+
+class EchoPublishSyncBus(alt.EventBus):
+    """`publish_sync` on a running loop schedules the publish, and 5 ms later schedules it again."""
+
+    def publish_sync(self, event: alt.Event) -> None:
+        super().publish_sync(event)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_later(0.005, lambda: self.keep(loop.create_task(self._publish_logged(event))))
 
 
 class PolicyOnlyMixin(alt.AutoSubscriberMixin):
@@ -191,6 +369,55 @@ MUTANTS = [
         EventBus=DeduplicatingBus,
     ),
     mutant(
+        "worker-ignores-priority",
+        "EXT-PRI-1",
+        "publish honours priority; the worker runs a posted event's handlers in subscription order",
+        ALT,
+        EventBus=WorkerUnprioritisedBus,
+    ),
+    mutant(
+        "worker-never-retires-once",
+        "EXT-ONCE-1",
+        "publish retires once handlers; the worker calls them for every posted event",
+        ALT,
+        EventBus=WorkerEveryTimeBus,
+    ),
+    mutant(
+        "once-rearmed-after-failure",
+        "EXT-ONCE-2",
+        "a once handler whose call raised is registered again",
+        ALT,
+        EventBus=RearmOnFailureBus,
+    ),
+    mutant(
+        "worker-rearms-failed-once",
+        "EXT-ONCE-2",
+        "publish retires a once handler that raised; the worker registers it again",
+        ALT,
+        EventBus=WorkerRearmOnFailureBus,
+    ),
+    mutant(
+        "worker-merges-duplicates",
+        "EXT-DUP-1",
+        "the worker calls each distinct handler once per posted event, however often it was registered",
+        ALT,
+        EventBus=WorkerMergingBus,
+    ),
+    mutant(
+        "unsubscribe-removes-first-duplicate-only",
+        "EXT-UNSUB-1",
+        "unsubscribe removes the first registration of fn only; a duplicate stays",
+        ALT,
+        EventBus=FirstOnlyUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-from-every-type",
+        "EXT-UNSUB-1",
+        "unsubscribe(t, fn) removes fn from every event type, not only t",
+        ALT,
+        EventBus=EveryTypeUnsubscribeBus,
+    ),
+    mutant(
         "unsubscribe-by-identity",
         "EXT-UNSUB-1",
         "unsubscribe compares handlers with `is`, so a bound method is never removed",
@@ -231,6 +458,48 @@ MUTANTS = [
         "publish_sync always calls asyncio.run, which raises on a running loop",
         ALT,
         EventBus=AlwaysRunPublishSyncBus,
+    ),
+    mutant(
+        "aclose-drains-for-50-ms",
+        "EXT-CLOSE-1",
+        "aclose gives the worker 50 ms to drain, then cancels it and drops the queued events",
+        ALT,
+        EventBus=HastyCloseBus,
+    ),
+    mutant(
+        "start-worker-after-aclose",
+        "EXT-CLOSE-2",
+        "start_worker does not check whether the bus is closed and starts a worker after aclose",
+        ALT,
+        EventBus=ReopenableWorkerBus,
+    ),
+    mutant(
+        "aclose-keeps-subscribers",
+        "EXT-CLOSE-3",
+        "aclose closes the bus but keeps its subscribers, and every object they reference",
+        ALT,
+        EventBus=KeepSubscribersBus,
+    ),
+    mutant(
+        "publish-sync-gives-up-after-50-ms",
+        "EXT-SYNC-1",
+        "publish_sync without a loop gives the dispatch 50 ms, then abandons the handlers still running",
+        ALT,
+        EventBus=HastyPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-publishes-twice",
+        "EXT-SYNC-2",
+        "publish_sync on a running loop schedules the publish, and 5 ms later schedules it again",
+        ALT,
+        EventBus=EchoPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-literal-asyncio-run",
+        "EXT-SYNC-3",
+        "publish_sync without a loop is asyncio.run(self.publish(event)), which cancels its TASK handlers",
+        ALT,
+        EventBus=LiteralPublishSyncBus,
     ),
     mutant(
         "no-handler-error-class",

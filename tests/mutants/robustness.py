@@ -140,6 +140,33 @@ class AnySizeBus(alt.EventBus):
         self.max_queue_size = max_queue_size
 
 
+def unimplemented_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]:
+    """`@subscribe(...)` that raises NotImplementedError whatever it is given: it "rejects" bad types too."""
+    raise NotImplementedError("@subscribe is not implemented by this adapter")
+
+
+_UNSET: Any = object()
+
+
+class SizelessBus(alt.EventBus):
+    """`EventBus(max_queue_size=...)` raises NotImplementedError for every size given, bad or good."""
+
+    def __init__(self, max_queue_size: Any = _UNSET) -> None:
+        if max_queue_size is not _UNSET:
+            raise NotImplementedError("max_queue_size is not supported")
+        super().__init__()
+
+
+class EqualEventsMergedBus(alt.EventBus):
+    """`post` skips an event equal (==) to the one queued last, taking it for a repeat."""
+
+    def post(self, event: Any) -> None:
+        with self._qlock:
+            if self._queue and self._queue[-1] == event:
+                return
+        super().post(event)
+
+
 MUTANTS = [
     mutant(
         "publish-accepts-non-events",
@@ -177,6 +204,20 @@ MUTANTS = [
         subscribe=lenient_subscribe,
     ),
     mutant(
+        "decorator-not-implemented",
+        "ROB-5",
+        "@subscribe raises NotImplementedError for every event type, valid ones too",
+        ALT,
+        subscribe=unimplemented_subscribe,
+    ),
+    mutant(
+        "post-merges-equal-events",
+        "ROB-6",
+        "post skips an event equal to the one queued last",
+        ALT,
+        EventBus=EqualEventsMergedBus,
+    ),
+    mutant(
         "unlocked-queue",
         "ROB-6",
         "post updates the queue by copy-append-store without a lock (race window widened)",
@@ -197,5 +238,12 @@ MUTANTS = [
         "EventBus(max_queue_size=...) accepts negative and non-int sizes",
         ALT,
         EventBus=AnySizeBus,
+    ),
+    mutant(
+        "queue-size-not-implemented",
+        "ROB-9",
+        "EventBus(max_queue_size=...) raises NotImplementedError for every size, valid ones too",
+        ALT,
+        EventBus=SizelessBus,
     ),
 ]
