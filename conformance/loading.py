@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
+import sys
 import types
+from pathlib import Path
 from typing import Any
 
 from .adapter import Implementation, ModuleAdapter
@@ -40,10 +43,31 @@ def load_implementation(spec: str, profiles: frozenset[str] | None = None) -> Im
     return _coerce(_import(spec, spec), None, profiles)
 
 
+def _import_module(name: str) -> types.ModuleType:
+    """Import `name`; an adapter module in the current directory is found too.
+
+    `python -m pytest` puts the current directory on `sys.path`, the `pytest`
+    command does not: `pytest --impl=my_adapter:factory` must work either way.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = name.split(".")[0]
+        if (
+            exc.name != top
+            or cwd in sys.path
+            or not (Path(cwd, f"{top}.py").is_file() or Path(cwd, top, "__init__.py").is_file())
+        ):
+            raise
+        sys.path.insert(0, cwd)
+        return importlib.import_module(name)
+
+
 def _import(target: str, spec: str) -> Any:
     module_name, _, attr = target.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as exc:
         known = ", ".join(registered_names()) or "none"
         raise ImplementationNotFoundError(

@@ -215,13 +215,20 @@ def dispatch(request: pytest.FixtureRequest, kit: Kit) -> Dispatch:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run `async def` conformance tests on a fresh, bounded event loop."""
-    if rule_of(pyfuncitem) is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
+    """Run `async def` conformance tests on a fresh, bounded event loop.
+
+    The kit owns its tests whatever else is installed: pytest-asyncio in auto mode
+    wraps coroutine tests in a sync runner of its own (with `functools.wraps`), so
+    the test's coroutine function is found under the wrapper.
+    """
+    if rule_of(pyfuncitem) is None:
+        return None
+    test_fn: Callable[..., Coroutine[Any, Any, None]] = inspect.unwrap(pyfuncitem.obj)
+    if not inspect.iscoroutinefunction(test_fn):
         return None
     kit: Kit = pyfuncitem.funcargs["kit"]  # type: ignore[assignment]
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    test_fn: Callable[..., Coroutine[Any, Any, None]] = pyfuncitem.obj
     config = pyfuncitem.config
     problems = run_test(
         kit,
