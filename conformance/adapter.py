@@ -21,6 +21,17 @@ from .rules import PROFILES
 
 PolicyName = Literal["INLINE", "TASK", "THREADPOOL"]
 
+ModuleForm = Literal["mixed", "swapped", "names", "objects"]
+"""How `ModuleAdapter.new_container` hands `init` the modules: by dotted name, as module objects, or mixed."""
+
+_BY_NAME: dict[str, tuple[bool, bool]] = {
+    "mixed": (True, False),
+    "swapped": (False, True),
+    "names": (True, True),
+    "objects": (False, False),
+}
+"""Per form: whether the components' modules, and the bus module, are given by dotted name."""
+
 ERROR_NAMES = ("EventBusError", "EventBusClosedError", "EventBusQueueFullError", "EventBusHandlerError")
 """The exception classes the extended profile names (EXT-ERR-1)."""
 
@@ -144,18 +155,43 @@ class ModuleAdapter:
             options["policy"] = self.policy(policy)
         bus.subscribe(event_type, fn, **options)
 
-    def new_container(self, components: Sequence[type]) -> Any:
-        """`init(modules=[<a module holding the components>, <the bus module>])`."""
-        module = types.ModuleType(f"_conformance_components_{next(_module_ids)}")
+    def new_container(
+        self, components: Sequence[type], *, modules: ModuleForm = "mixed", lazy: Sequence[type] = ()
+    ) -> Any:
+        """`init(modules=[...])` over synthetic modules holding the components, and the bus module.
+
+        The components go into one synthetic module per module they name
+        (`cls.__module__`), so classes of one name from two modules stay two
+        classes; each module is in `sys.modules` for the duration of `init`.
+        `modules` says how `init` is given them (CTR-4): "mixed" (the default:
+        the components' modules by dotted name, the bus module as a module
+        object), "swapped" (the reverse), "names" or "objects" (all one way).
+        The classes in `lazy` are marked `component(lazy=True)` (IMPL-12).
+        """
+        groups: dict[str, list[type]] = {}
         for cls in components:
-            cls.__module__ = module.__name__
-            setattr(module, cls.__name__, self.package.component(cls))
-        sys.modules[module.__name__] = module
+            groups.setdefault(cls.__module__, []).append(cls)
+        scanned: list[types.ModuleType] = []
+        for classes in groups.values():
+            module = types.ModuleType(f"_conformance_components_{next(_module_ids)}")
+            for cls in classes:
+                cls.__module__ = module.__name__
+                marked = self.package.component(lazy=True)(cls) if cls in lazy else self.package.component(cls)
+                attr = cls.__name__ if not hasattr(module, cls.__name__) else f"{cls.__name__}_{next(_module_ids)}"
+                setattr(module, attr, marked)
+            scanned.append(module)
+        components_by_name, bus_by_name = _BY_NAME[modules]
+        entries: list[types.ModuleType | str] = [m.__name__ if components_by_name else m for m in scanned]
+        entries.append(self.bus_module.__name__ if bus_by_name else self.bus_module)
+        added = [m for m in (*scanned, self.bus_module) if m.__name__ not in sys.modules]
+        for module in added:
+            sys.modules[module.__name__] = module
         try:
-            return self.package.init(modules=[module, self.bus_module])
+            return self.package.init(modules=entries)
         finally:
-            # The container has scanned the module; leaving it would leak across tests.
-            del sys.modules[module.__name__]
+            # The container has scanned the modules; leaving them would leak across tests.
+            for module in added:
+                del sys.modules[module.__name__]
 
     def error(self, name: str) -> type[BaseException] | None:
         """The exception class `name` from the bus module or the package."""

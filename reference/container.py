@@ -7,8 +7,11 @@ methods registered on the container's `EventBus` as they are created [SUB-2].
 
 Choices:
 
-- IMPL-12: creation is eager, at `init`, so subscribers that nobody asks for
+- CTR-3: creation is eager, at `init`, so subscribers that nobody asks for
   (the guide's EmailService and AnalyticsService) still receive events.
+- IMPL-12: a component marked `@component(lazy=True)` is created when it is first
+  resolved (or injected into a component being created), not by `init`.
+- CTR-4: `init` takes module objects and dotted module names, in any mix.
 - A class is a component if it is marked itself, not merely a subclass of a
   marked class; one found in several modules is one component.
 - A dependency resolves to the unique component that is the annotated class or
@@ -27,7 +30,7 @@ import typing
 from collections.abc import Iterable
 from typing import TypeGuard, TypeVar
 
-from ._component import component, is_component
+from ._component import component, is_component, is_lazy
 from .event_bus import AutoSubscriberMixin, EventBus
 
 __all__ = ["Container", "ContainerError", "component", "init"]
@@ -61,7 +64,7 @@ def _missing(wanted: type, chain: tuple[type, ...], what: str) -> ContainerError
 
 
 class Container:
-    """The singletons of a set of component classes, all created when the container is built."""
+    """The singletons of a set of component classes, created by `init` (lazy ones when first resolved)."""
 
     def __init__(self, components: Iterable[type]) -> None:
         # Creation order, which is also subscription order: dependencies first, otherwise by
@@ -77,7 +80,8 @@ class Container:
         self._subscribed: list[tuple[AutoSubscriberMixin, EventBus]] = []
         self._cleaned = False
         for cls in self._components:
-            self._create(cls, ())
+            if not is_lazy(cls):
+                self._create(cls, ())  # [CTR-3] lazy ones wait for their first resolution [IMPL-12]
 
     def _provider(self, wanted: type, chain: tuple[type, ...], what: str) -> type | None:
         """The unique component that is `wanted` or a subclass of it; None if there is none."""
@@ -155,6 +159,10 @@ class Container:
         if not _is_class(cls):
             raise TypeError(f"Container.get() takes a class, got {cls!r}")
         provider = self._require(cls, (), f"get({_name(cls)})")
+        if provider not in self._instances:
+            if self._cleaned:
+                raise ContainerError(f"get({_name(cls)}): the container was cleaned up before it was created")
+            self._create(provider, ())  # a lazy component, at its first resolution [IMPL-12, SUB-2]
         return typing.cast(_T, self._instances[provider])
 
     async def aget(self, cls: type[_T]) -> _T:

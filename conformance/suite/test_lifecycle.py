@@ -1,12 +1,12 @@
 """SPEC.md §7: container shutdown and what a closed bus does."""
 
 import asyncio
-import dataclasses
+import time
 from typing import Any
 
 import pytest
 
-from conformance.kit import Kit, describe
+from conformance.kit import Kit, Recorder, describe
 
 # Annotations here must stay real objects (no `from __future__ import annotations`):
 # containers resolve constructor parameters from them.
@@ -14,31 +14,52 @@ from conformance.kit import Kit, describe
 
 @pytest.mark.rule("LIFE-1")
 async def test_container_shutdown_drains_the_worker(kit: Kit) -> None:
-    Num = dataclasses.make_dataclass("Num", [("n", int)], bases=(kit.Event,))
-    container = kit.container()
-    bus = container.get(kit.EventBus)
+    Num = kit.numbered_event("Num", frozen=False)
     rec = kit.recorder()
+    Mixin = kit.AutoSubscriberMixin
+    count = 10
+    # "Waits for": the handlers of the ten events take kit.patience in all, half async, half sync.
+    step = kit.patience / (2 * count)
 
-    async def handler(event: Any) -> None:
-        await asyncio.sleep(0)
-        rec.record(str(event.n))
+    class SlowMailer(Mixin):
+        @kit.on(Num)
+        async def on_num(self, event: Any) -> None:
+            for _ in range(5):
+                await asyncio.sleep(step / 5)
+            rec.record("async", (self, event))
 
-    kit.add(bus, Num, handler)
+    class SlowLedger(Mixin):
+        @kit.on(Num)
+        def on_num(self, event: Any) -> None:
+            time.sleep(step)
+            rec.record("sync", (self, event))
+
+    container = kit.container(SlowMailer, SlowLedger)
+    bus = container.get(kit.EventBus)
     await kit.within(bus.start_worker(), "start_worker returns")
-    count = 5
-    for n in range(count):
-        bus.post(Num(n=n))
-    try:
-        await kit.within(container.cleanup_all_async(), "cleanup_all_async returns")
-    except AssertionError:
-        raise
-    except Exception as exc:
-        kit.fail("cleanup_all_async stops the worker and returns", f"it raised {describe(exc)}")
-    kit.check(
-        rec.count() == count,
-        f"when cleanup_all_async returns, the {count} events posted before it have been delivered",
-        f"{rec.count()} had been delivered: the worker was not drained before shutdown returned",
+    events = [Num(n=n) for n in range(count)]
+    for event in events:
+        bus.post(event)
+    outcome = await kit.outcome(
+        container.cleanup_all_async(), "cleanup_all_async returns once the queued events were dispatched"
     )
+    if outcome.error is not None:
+        kit.fail("cleanup_all_async stops the worker and returns", f"it raised {describe(outcome.error)}")
+    for label, cls in (("async", SlowMailer), ("sync", SlowLedger)):
+        got = [c.event[1] for c in rec.of(label)]
+        kit.check(
+            len(got) == count and all(g is e for g, e in zip(got, events, strict=False)),
+            f"when cleanup_all_async returns, the auto-subscribed {cls.__name__} ({label} handler taking "
+            f"{step * 1000:.0f} ms per event) has received each of the {count} events posted before it, in order",
+            f"it had received {len(got)} of them: the queue was not drained, or the subscriber was unregistered "
+            "or destroyed before it was",
+        )
+        await kit.exactly(rec, count, label, f"the {label} subscriber receives each of the {count} events once")
+
+
+def _by_hand(kit: Kit, bus: Any, Ping: Any, rec: Recorder) -> None:
+    kit.add(bus, Ping, rec.sync_handler("sync"))
+    kit.add(bus, Ping, rec.async_handler("async"))
 
 
 @pytest.mark.rule("LIFE-2")
@@ -48,11 +69,17 @@ async def test_publish_after_container_shutdown_raises_closed(kit: Kit) -> None:
     container = kit.container()
     bus = container.get(kit.EventBus)
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("sync"))
-    kit.add(bus, Ping, rec.async_handler("async"))
+    _by_hand(kit, bus, Ping, rec)
+    await kit.within(bus.publish(Ping()), "publish before shutdown returns")
+    kit.check(
+        sorted(rec.labels()) == ["async", "sync"],
+        "before shutdown, publish reaches the two handlers (control)",
+        f"handler calls: {rec.labels()}",
+    )
     await kit.within(container.cleanup_all_async(), "container.cleanup_all_async() returns")
     exc = await kit.raised(lambda: bus.publish(Ping()), "publish after shutdown returns or raises")
-    kit.expect_error(exc, "EventBusClosedError", "publish(event) after container.cleanup_all_async() returned", rec)
+    kit.expect_error(exc, "EventBusClosedError", "publish(event) after container.cleanup_all_async() returned")
+    await kit.exactly(rec, 2, None, "publish after shutdown calls no handler")
 
 
 @pytest.mark.rule("LIFE-2")
@@ -68,9 +95,12 @@ async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit
             rec.record("listener", event)
 
     container = kit.container(Listener)
-    container.get(Listener)
     bus = container.get(kit.EventBus)
     await kit.within(bus.start_worker(), "start_worker returns")
+    await kit.within(bus.publish(Ping()), "publish before shutdown returns")
+    bus.post(Ping())
+    if not await rec.until_count(2, "listener"):
+        kit.fail("before shutdown, publish and post reach the auto-subscribed listener (control)", str(rec.labels()))
     await kit.within(
         container.cleanup_all_async(),
         "container.cleanup_all_async() returns (the bus's worker was started and is idle)",
@@ -81,8 +111,8 @@ async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit
         "EventBusClosedError",
         "publish(event) after container.cleanup_all_async() returned (the worker was running, "
         "an auto-subscribed component listens)",
-        rec,
     )
+    await kit.exactly(rec, 2, None, "publish after shutdown calls no handler")
 
 
 @pytest.mark.rule("LIFE-3")
@@ -92,7 +122,13 @@ async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
     container = kit.container()
     bus = container.get(kit.EventBus)
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("sync"))
+    _by_hand(kit, bus, Ping, rec)
+    await kit.within(bus.publish(Ping()), "publish before shutdown returns")
+    kit.check(
+        sorted(rec.labels()) == ["async", "sync"],
+        "before shutdown, the bus delivers (control)",
+        f"handler calls: {rec.labels()}",
+    )
     await kit.within(container.cleanup_all_async(), "container.cleanup_all_async() returns")
     exc = kit.raised_now(lambda: bus.post(Ping()))
     kit.expect_error(
@@ -100,8 +136,29 @@ async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
         "EventBusClosedError",
         "post(event) after container.cleanup_all_async() returned (the worker never ran; "
         "the closed error, not the no-worker error, is expected)",
-        rec,
     )
+    await kit.exactly(rec, 2, None, "post after shutdown calls no handler")
+
+
+@pytest.mark.rule("LIFE-3")
+async def test_post_on_the_loop_after_shutdown_with_running_worker_raises_closed(kit: Kit) -> None:
+    Ping = kit.event_class("Ping")
+
+    container = kit.container()
+    bus = container.get(kit.EventBus)
+    rec = kit.recorder()
+    _by_hand(kit, bus, Ping, rec)
+    await kit.within(bus.start_worker(), "start_worker returns")
+    bus.post(Ping())
+    if not await rec.until_count(2):
+        kit.fail("before shutdown, post reaches the two handlers through the worker (control)", str(rec.labels()))
+    await kit.within(
+        container.cleanup_all_async(),
+        "container.cleanup_all_async() returns (the bus's worker was started and is idle)",
+    )
+    exc = kit.raised_now(lambda: bus.post(Ping()))
+    kit.expect_error(exc, "EventBusClosedError", "post(event) after container.cleanup_all_async() returned")
+    await kit.exactly(rec, 2, None, "post after shutdown calls no handler")
 
 
 @pytest.mark.rule("LIFE-3")
@@ -111,13 +168,18 @@ async def test_post_from_a_thread_after_shutdown_with_running_worker_raises_clos
     container = kit.container()
     bus = container.get(kit.EventBus)
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.sync_handler("sync"))
+    _by_hand(kit, bus, Ping, rec)
     await kit.within(bus.start_worker(), "start_worker returns")
+    before = await kit.raised_in_thread(lambda: bus.post(Ping()), "post from a producer thread returns or raises")
+    kit.check(before is None, "before shutdown, post from a thread is accepted (control)", f"it raised {before!r}")
+    if not await rec.until_count(2):
+        kit.fail("before shutdown, an event posted from a thread reaches the two handlers (control)", str(rec.labels()))
     await kit.within(
         container.cleanup_all_async(),
         "container.cleanup_all_async() returns (the bus's worker was started and is idle)",
     )
     exc = await kit.raised_in_thread(lambda: bus.post(Ping()), "post from a producer thread returns or raises")
     kit.expect_error(
-        exc, "EventBusClosedError", "post(event) from another thread after container.cleanup_all_async() returned", rec
+        exc, "EventBusClosedError", "post(event) from another thread after container.cleanup_all_async() returned"
     )
+    await kit.exactly(rec, 2, None, "post after shutdown calls no handler")

@@ -15,16 +15,25 @@ async def test_decorated_functions_stay_callable(kit: Kit) -> None:
     def double(x: int) -> int:
         return 2 * x
 
+    def negate(x: int) -> int:
+        return -x
+
     async def triple(x: int) -> int:
         return 3 * x
 
     plain = kit.on(Ping)(double)
+    pooled = kit.on(Ping, policy="THREADPOOL")(negate)
     with_policy = kit.on(Ping, policy="TASK")(triple)
     kit.check(callable(plain), "@subscribe(Ping) returns something callable", f"it returned {plain!r}")
     kit.check(
         plain(21) == 42,
         "calling a @subscribe-decorated function directly behaves as before (double(21) == 42)",
         f"it returned {plain(21)!r}",
+    )
+    kit.check(
+        callable(pooled) and pooled(4) == -4,
+        "calling a @subscribe(Ping, policy=THREADPOOL)-decorated function behaves as before (negate(4) == -4)",
+        f"it is {pooled!r}" + (f" and returned {pooled(4)!r}" if callable(pooled) else ""),
     )
     result = await kit.within(with_policy(5), "the decorated coroutine function can still be awaited")
     kit.check(
@@ -34,38 +43,100 @@ async def test_decorated_functions_stay_callable(kit: Kit) -> None:
     )
 
 
-def _listener(kit: Kit, rec: Recorder, Ping: Any) -> Any:
+def _listener(kit: Kit, rec: Recorder, Ping: Any, label: str = "on_ping") -> Any:
+    """A new subscriber class called `Listener` whose `on_ping` records `label` with (self, event)."""
     Mixin = kit.AutoSubscriberMixin
 
     class Listener(Mixin):
         @kit.on(Ping)
         def on_ping(self, event: Any) -> None:
-            rec.record("on_ping", (self, event))
+            rec.record(label, (self, event))
 
     return Listener
 
 
+async def _resolve(kit: Kit, container: Any, cls: type) -> Any:
+    """Resolve `cls` with get, aget, aget, get; fail unless all four are one instance. Return it."""
+    got = [container.get(cls)]
+    got += [await kit.within(container.aget(cls), f"container.aget({cls.__name__}) returns") for _ in range(2)]
+    got.append(container.get(cls))
+    kit.check(
+        all(g is got[0] for g in got),
+        f"get, aget, aget and get of the component {cls.__name__} return one instance",
+        f"they returned {got!r}",
+    )
+    return got[0]
+
+
 @pytest.mark.rule("SUB-2")
 async def test_marked_methods_are_registered_when_the_container_creates_the_instance(kit: Kit) -> None:
-    Ping = kit.event_class("Ping")
+    # One component class and one event class (made once per process), in two containers.
+    Shared = kit.shared_event_class("SubscribeShared")
     rec = kit.recorder()
-    Listener = _listener(kit, rec, Ping)
-    container = kit.container(Listener)
-    listener = await kit.within(container.aget(Listener), "container.aget(Listener) returns")
-    bus = container.get(kit.EventBus)
-    event = Ping()
-    await kit.within(bus.publish(event), "publish returns")
-    calls = rec.of("on_ping")
+    Listener = _listener(kit, rec, Shared)
+    first, second = kit.container(Listener), kit.container(Listener)
+    mine = {}
+    for name, container in (("first", first), ("second", second)):
+        listener = await _resolve(kit, container, Listener)
+        bus = container.get(kit.EventBus)
+        events = [Shared(n=1), Shared(n=1)]  # equal to each other and to the other container's
+        for event in events:
+            await kit.within(bus.publish(event), f"publish on the {name} container's bus returns")
+        mine[name] = (listener, events)
+    await kit.exactly(rec, 4, "on_ping", "each of the two instances receives the two events of its own bus once")
+    for name, (listener, events) in mine.items():
+        got = [(c.event[0], c.event[1]) for c in rec.of("on_ping") if c.event[0] is listener]
+        kit.check(
+            len(got) == 2 and all(e is event for (_, e), event in zip(got, events, strict=False)),
+            f"the {name} container's instance of the shared Listener class receives exactly the two events "
+            "published on its container's bus, bound to that instance",
+            f"it received {[e for _, e in got]!r}; all calls (instance, event): "
+            f"{[(id(c.event[0]), c.event[1]) for c in rec.of('on_ping')]!r}",
+        )
+    strangers = [c.event[0] for c in rec.of("on_ping") if all(c.event[0] is not m[0] for m in mine.values())]
     kit.check(
-        len(calls) == 1,
-        "once the container has handed out the component, publishing on its bus calls the @subscribe method once",
-        f"it was called {len(calls)} times",
+        not strangers,
+        "the methods are bound to the instances the containers hand out",
+        f"they were called on other objects: {strangers!r}",
     )
-    bound_self, received = calls[0].event
+
+
+@pytest.mark.rule("SUB-2")
+async def test_a_component_marked_lazy_is_subscribed_once_handed_out(kit: Kit) -> None:
+    # IMPL-12: created at init or at its first resolution; either way subscribed by the time get returns it.
+    Ping = kit.numbered_event("Ping")
+    rec = kit.recorder()
+    Mixin = kit.AutoSubscriberMixin
+
+    class Sleepy(Mixin):
+        def __init__(self) -> None:
+            self.token = object()
+
+        @kit.on(Ping)
+        def on_ping(self, event: Any) -> None:
+            rec.record("Sleepy", (self.token, event))
+
+    container = kit.container_from("mixed", Sleepy, lazy=(Sleepy,))
+    bus = container.get(kit.EventBus)
+    handed_out = [container.get(Sleepy), await kit.within(container.aget(Sleepy), "container.aget(Sleepy) returns")]
+    before = rec.count()
+    events = [Ping(n=1), Ping(n=2)]
+    for event in events:
+        await kit.within(bus.publish(event), "publish returns")
+    # Only now touch what get returned (a lazy proxy may create the instance on first use).
+    tokens = [h.token for h in handed_out]
+    await kit.exactly(
+        rec,
+        before + 2,
+        "Sleepy",
+        "a component marked lazy, once get/aget returned it, receives each of the two events published next once",
+    )
+    late = rec.of("Sleepy")[before:]
     kit.check(
-        bound_self is listener and received is event,
-        "the method is called on the instance the container handed out, with the published event",
-        f"it was called on {bound_self!r} (the container's instance is {listener!r}) with {received!r}",
+        tokens[0] is tokens[1] and all(c.event[0] is tokens[0] for c in late),
+        "get and aget return one instance of the lazy component, and its handler is bound to it",
+        f"get/aget returned instances with tokens {tokens!r}; the handler ran on instances with tokens "
+        f"{[c.event[0] for c in late]!r}",
     )
 
 
@@ -74,32 +145,39 @@ async def test_decorator_policies_apply(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     rec = kit.recorder()
     Mixin = kit.AutoSubscriberMixin
+    held = kit.gate("the test lets the TASK method go on")
 
     class Listener(Mixin):
         @kit.on(Ping)
         async def inline(self, event: Any) -> None:
-            await asyncio.sleep(0)
-            rec.record("inline")
+            for _ in range(3):
+                await asyncio.sleep(0)
+            rec.record("inline", event)
 
         @kit.on(Ping, policy="TASK")
         async def task(self, event: Any) -> None:
-            rec.record("task")
+            rec.record("task started", event)
+            await held.wait()
+            rec.record("task", event)
 
         @kit.on(Ping, policy="THREADPOOL")
         def pool(self, event: Any) -> None:
-            rec.record("pool")
+            rec.record("pool", event)
 
     container = kit.container(Listener)
-    await kit.within(container.aget(Listener), "container.aget(Listener) returns")
+    await _resolve(kit, container, Listener)
     bus = container.get(kit.EventBus)
     publisher = asyncio.current_task()
-    await kit.within(bus.publish(Ping()), "publish returns")
+    event = Ping()
+    await kit.prompt(bus.publish(event), "publish returns while the policy=TASK method is blocked on a gate")
     kit.check(
-        rec.count("inline") == 1,
-        "the method marked without a policy is INLINE: it has finished when publish returns",
+        rec.count("inline") == 1 and rec.count("task") == 0,
+        "the method marked without a policy is INLINE: it has finished when publish returns; "
+        "the policy=TASK method is still blocked",
         f"calls when publish returned: {rec.labels()}",
     )
-    if not await rec.until(lambda calls: len(calls) >= 3, "all three methods ran"):
+    held.open()
+    if not await rec.until(lambda calls: {"task", "pool"} <= {c.label for c in calls}, "TASK and THREADPOOL ran"):
         kit.fail("the TASK and THREADPOOL methods run", f"calls: {rec.labels()}")
     task = rec.of("task")[0].task
     kit.check(
@@ -112,35 +190,54 @@ async def test_decorator_policies_apply(kit: Kit) -> None:
         "the method marked policy=THREADPOOL runs off the loop's thread",
         "it ran on the loop's thread",
     )
+    for label in ("inline", "task", "pool"):
+        await kit.exactly(rec, 1, label, f"the {label} method runs once for the event")
 
 
 @pytest.mark.rule("SUB-4")
 async def test_classes_never_instantiated_receive_nothing(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     rec = kit.recorder()
-    Listener = _listener(kit, rec, Ping)  # defined, never handed to a container
-    other = _listener(kit, kit.recorder(), Ping)
-    container = kit.container(other)
-    await kit.within(container.aget(other), "container.aget(component) returns")
-    bus = container.get(kit.EventBus)
-    await kit.within(bus.publish(Ping()), "publish returns")
+    # Two classes defined, never handed to a container; a third one is.
+    never = _listener(kit, rec, Ping, "never instantiated")
+    Mixin = kit.AutoSubscriberMixin
+
+    class Dormant(Mixin):
+        @kit.on(Ping, policy="TASK")
+        async def on_ping(self, event: Any) -> None:
+            rec.record("never instantiated", (self, event))
+
+    used = kit.recorder()
+    other = _listener(kit, used, Ping, "used")
+    for _ in range(2):
+        container = kit.container(other)
+        await kit.within(container.aget(other), "container.aget(component) returns")
+        bus = container.get(kit.EventBus)
+        await kit.within(bus.publish(Ping()), "publish returns")
     kit.check(
-        rec.count() == 0,
-        f"a {Listener.__name__} class that is defined but never instantiated receives no event",
-        f"its method was called {rec.count()} times: methods were registered at class definition",
+        used.count("used") == 2,
+        "the component class given to two containers receives one event on each bus (control)",
+        f"its calls: {used.labels()}",
+    )
+    await kit.exactly(
+        rec,
+        0,
+        None,
+        f"two subscriber classes ({Dormant.__name__} and {never.__name__}) that are defined but never instantiated "
+        "receive no event: methods are registered per instance, not at class definition",
     )
 
 
 @pytest.mark.rule("SUB-5")
 async def test_each_instance_registers_its_own_handlers(kit: Kit) -> None:
-    Ping = kit.event_class("Ping")
+    Ping = kit.numbered_event("Ping")
     rec = kit.recorder()
     Mixin = kit.AutoSubscriberMixin
 
     class Base(Mixin):
         @kit.on(Ping)
         def on_ping(self, event: Any) -> None:
-            rec.record(type(self).__name__, self)
+            rec.record(type(self).__name__, (self, event))
 
     class First(Base):
         pass
@@ -149,25 +246,65 @@ async def test_each_instance_registers_its_own_handlers(kit: Kit) -> None:
         pass
 
     container = kit.container(First, Second)
-    first = await kit.within(container.aget(First), "container.aget(First) returns")
-    second = await kit.within(container.aget(Second), "container.aget(Second) returns")
+    first = await _resolve(kit, container, First)
+    second = await _resolve(kit, container, Second)
     bus = container.get(kit.EventBus)
-    await kit.within(bus.publish(Ping()), "publish returns")
-    kit.check(
-        sorted(rec.labels()) == ["First", "Second"],
-        "two instances sharing a @subscribe method each receive the event once",
-        f"calls: {rec.labels()}",
-    )
-    kit.check(
-        rec.of("First")[0].event is first and rec.of("Second")[0].event is second,
-        "each handler is bound to its own instance",
-        "a handler ran on the wrong instance",
-    )
+    events = [Ping(n=1), Ping(n=2)]
+    for event in events:
+        await kit.within(bus.publish(event), "publish returns")
+    for label, instance in (("First", first), ("Second", second)):
+        await kit.exactly(rec, 2, label, f"the {label} instance receives each of the two events once")
+        calls = rec.of(label)
+        kit.check(
+            all(c.event[0] is instance for c in calls) and [c.event[1] for c in calls] == events,
+            f"the {label} instance's handler is bound to it and receives the two events in order",
+            f"calls (instance, event): {[(c.event[0], c.event[1]) for c in calls]!r}",
+        )
+
+
+def _named_listener(kit: Kit, rec: Recorder, Ping: Any, module: str) -> Any:
+    """A class called `Listener` (one qualified name for every call) in `module`, recording `module`."""
+    Mixin = kit.AutoSubscriberMixin
+
+    class Listener(Mixin):
+        @kit.on(Ping)
+        def on_ping(self, event: Any) -> None:
+            rec.record(module, (self, event))
+
+    Listener.__module__ = module
+    return Listener
+
+
+@pytest.mark.rule("SUB-5")
+async def test_same_named_classes_from_two_modules_each_register(kit: Kit) -> None:
+    # Two event classes called Ping and two component classes called Listener, one pair per module.
+    rec = kit.recorder()
+    pings = {module: kit.event_class("Ping", module=module) for module in ("app.a", "app.b")}
+    listeners = {module: _named_listener(kit, rec, pings[module], module) for module in pings}
+    container = kit.container(*listeners.values())
+    instances = {module: await _resolve(kit, container, cls) for module, cls in listeners.items()}
+    bus = container.get(kit.EventBus)
+    sent = {module: [Ping(), Ping()] for module, Ping in pings.items()}
+    for a, b in zip(sent["app.a"], sent["app.b"], strict=False):
+        await kit.within(bus.publish(a), "publish returns")
+        await kit.within(bus.publish(b), "publish returns")
+    for module, instance in instances.items():
+        await kit.exactly(
+            rec, 2, module, f"the Listener of {module} receives the two Ping events of {module} once each"
+        )
+        calls = rec.of(module)
+        kit.check(
+            all(c.event[0] is instance for c in calls)
+            and all(c.event[1] is e for c, e in zip(calls, sent[module], strict=False)),
+            f"two component classes called Listener (from app.a and app.b) each register their own handler, "
+            f"bound to their instance, for their own Ping class: {module}'s gets {module}'s events",
+            f"its calls (instance, event): {[(c.event[0], c.event[1]) for c in calls]!r}",
+        )
 
 
 @pytest.mark.rule("SUB-6")
 async def test_one_method_with_several_marks(kit: Kit) -> None:
-    Ping, Pong = kit.event_class("Ping"), kit.event_class("Pong")
+    Ping, Pong = kit.numbered_event("Ping"), kit.numbered_event("Pong")
     rec = kit.recorder()
     Mixin = kit.AutoSubscriberMixin
 
@@ -175,15 +312,18 @@ async def test_one_method_with_several_marks(kit: Kit) -> None:
         @kit.on(Ping)
         @kit.on(Pong)
         def on_either(self, event: Any) -> None:
-            rec.record(type(event).__name__)
+            rec.record(type(event).__name__, event)
 
     container = kit.container(Listener)
-    await kit.within(container.aget(Listener), "container.aget(Listener) returns")
+    await _resolve(kit, container, Listener)
     bus = container.get(kit.EventBus)
-    await kit.within(bus.publish(Ping()), "publish(Ping()) returns")
-    await kit.within(bus.publish(Pong()), "publish(Pong()) returns")
+    events = [Ping(n=1), Pong(n=1), Ping(n=2), Pong(n=2)]
+    for event in events:
+        await kit.within(bus.publish(event), f"publish({event!r}) returns")
+    await kit.exactly(rec, 4, None, "a method marked @subscribe(Ping) and @subscribe(Pong) is called once per event")
     kit.check(
-        rec.labels() == ["Ping", "Pong"],
-        "a method marked @subscribe(Ping) and @subscribe(Pong) is called once for each",
-        f"calls: {rec.labels()}",
+        [c.event for c in rec.calls] == events and all(c.event is e for c, e in zip(rec.calls, events, strict=False)),
+        "a method marked @subscribe(Ping) and @subscribe(Pong) receives two Ping and two Pong events, "
+        "each once, in the order published",
+        f"calls: {[c.event for c in rec.calls]!r}",
     )

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TypeVar, overload
 
 _C = TypeVar("_C", bound=type)
 
 _FLAG = "__alt_impl_component__"
 
 
-def component(cls: _C) -> _C:
-    """Mark `cls` as a component the container may create; return it unchanged."""
+@overload
+def component(cls: _C, *, lazy: bool = False) -> _C: ...
+
+
+@overload
+def component(cls: None = None, *, lazy: bool = False) -> Callable[[_C], _C]: ...
+
+
+def component(cls: _C | None = None, *, lazy: bool = False) -> _C | Callable[[_C], _C]:
+    """Mark `cls` as a component the container may create; return it unchanged.
+
+    `@component(lazy=True)` is accepted; this container creates every component at
+    `init` anyway, which IMPL-12 allows.
+    """
+    if cls is None:
+        return lambda target: component(target, lazy=lazy)
     if not isinstance(cls, type):
         raise TypeError(f"@component marks classes, got {cls!r}")
     setattr(cls, _FLAG, True)

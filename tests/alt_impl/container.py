@@ -1,14 +1,18 @@
-"""A tiny, lazy dependency-injection container (IMPL-12: components are created on first request).
+"""A tiny dependency-injection container that creates every component at `init`.
 
-`init(modules=[...])` collects the `@component` classes of the modules; `get(cls)`
-creates the one component that is `cls` or a subclass of it, with its constructor's
-parameters injected by type hint, and keeps it. An `AutoSubscriberMixin` instance
-has its marked methods registered on the container's bus as it is created, before
-`get` hands it out [SUB-2].
+`init(modules=[...])` takes module objects and dotted names in any mix [CTR-4],
+collects the `@component` classes of the modules and creates each one [CTR-3], in
+the order found, with its constructor's parameters injected by type hint; `get(cls)`
+hands out the one component that is `cls` or a subclass of it. An
+`AutoSubscriberMixin` instance has its marked methods registered on the
+container's bus as it is created [SUB-2]. IMPL-12: components marked
+`@component(lazy=True)` are created at `init` too (the reference waits for their
+first resolution).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import threading
 import types
@@ -29,7 +33,7 @@ class ContainerError(Exception):
 
 
 class Container:
-    """Singletons of a set of component classes, each created when first needed."""
+    """Singletons of a set of component classes, all created when the container is built."""
 
     def __init__(self, classes: Iterable[type]) -> None:
         self._classes = tuple(dict.fromkeys(classes))
@@ -37,6 +41,13 @@ class Container:
         self._created: list[object] = []
         self._lock = threading.RLock()
         self._cleaned = False
+        self.create_all()
+
+    def create_all(self) -> None:
+        """Create every component now, lazy or not [CTR-3, IMPL-12]."""
+        with self._lock:
+            for cls in self._classes:
+                self.obtain(cls, ())
 
     def provider(self, wanted: type) -> type | None:
         """The one component class that is `wanted` or a subclass of it; None if there is none."""
@@ -46,7 +57,7 @@ class Container:
         return found[0] if found else None
 
     def get(self, cls: type[_T]) -> _T:
-        """The component that is `cls` or a subclass of it, created now if it was not yet."""
+        """The component that is `cls` or a subclass of it (created at `init`)."""
         with self._lock:
             provider = self.provider(cls)
             if provider is None:
@@ -127,7 +138,15 @@ def _parameters(cls: type) -> list[tuple[inspect.Parameter, object]]:
     ]
 
 
-def init(modules: Iterable[types.ModuleType]) -> Container:
-    """A container of the `@component` classes found in `modules` (nothing is created yet)."""
-    classes = [value for module in modules for value in list(vars(module).values()) if is_component(value)]
-    return Container(classes)
+def scan(modules: Iterable[types.ModuleType | str]) -> list[type]:
+    """The `@component` classes of `modules`, given as module objects or dotted names [CTR-4]."""
+    found: list[type] = []
+    for entry in modules:
+        module = importlib.import_module(entry) if isinstance(entry, str) else entry
+        found += [value for value in list(vars(module).values()) if is_component(value)]
+    return found
+
+
+def init(modules: Iterable[types.ModuleType | str]) -> Container:
+    """A container of the `@component` classes found in `modules`, every one created now [CTR-3]."""
+    return Container(scan(modules))

@@ -1,18 +1,54 @@
-"""Broken buses for SPEC.md §6 and §7: `@subscribe`, `AutoSubscriberMixin`, and container shutdown."""
+"""Broken buses for SPEC.md §1 (the container), §6 and §7: `init`, `@subscribe`, `AutoSubscriberMixin`, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
+import reference.container as refc
 import reference.event_bus as ref
 import tests.alt_impl.event_bus as alt
-from tests.alt_impl.container import Container
+from reference._component import is_component, is_lazy
+from tests.alt_impl.container import Container, scan
 
 from .base import ALT, REFERENCE, container_init, mutant
+
+# -- CTR-3, CTR-4 ------------------------------------------------------------------------------
+
+
+class LazyContainer(Container):
+    """Components are created on first request, as the 1.0 alt container did: nobody resolves, nobody listens."""
+
+    def create_all(self) -> None:
+        pass
+
+
+class ResubscribingContainer(Container):
+    """Every `get`/`aget` of an `AutoSubscriberMixin` component registers its methods on the bus again."""
+
+    def get(self, cls: Any) -> Any:
+        instance = super().get(cls)
+        if isinstance(instance, alt.AutoSubscriberMixin):
+            instance.subscribe_marked(self.bus_for(instance, ()))
+        return instance
+
+
+class ForgetfulWarmupContainer(Container):
+    """`init` creates every component (subscribing it), then keeps only the bus: `get` makes new instances."""
+
+    def create_all(self) -> None:
+        super().create_all()
+        self._instances = {k: v for k, v in self._instances.items() if isinstance(v, alt.EventBus)}
+
+
+def objects_only_init(modules: Any) -> Container:
+    """An `init` that silently skips modules given by dotted name."""
+    return Container(scan([m for m in modules if not isinstance(m, str)]))
+
 
 # -- SUB-1 ---------------------------------------------------------------------------------
 
@@ -142,6 +178,47 @@ def last_mark_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]
     return decorate
 
 
+class BareLazyContainer(refc.Container):
+    """The reference container, except that a component marked lazy is created at first `get` unsubscribed."""
+
+    def get(self, cls: Any) -> Any:
+        provider = self._provider(cls, (), "get")
+        if provider is not None and provider not in self._instances and is_lazy(provider):
+            self._instances[provider] = provider()
+        return super().get(cls)
+
+
+def bare_lazy_init(modules: Any) -> refc.Container:
+    """The reference's `init`, building a `BareLazyContainer`."""
+    found = [v for entry in modules for v in list(vars(refc._import(entry)).values()) if is_component(v)]
+    return BareLazyContainer(dict.fromkeys(found))
+
+
+SUBSCRIBED_CLASSES: set[type] = set()
+"""The classes `ClassOnceMixin` has registered, for the whole process."""
+
+
+class ClassOnceMixin(alt.AutoSubscriberMixin):
+    """Registers the methods of the first instance of each class ever made: per-class state across containers."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        if type(self) in SUBSCRIBED_CLASSES:
+            return
+        SUBSCRIBED_CLASSES.add(type(self))
+        super().subscribe_marked(bus)
+
+
+class ClassNameOnceMixin(alt.AutoSubscriberMixin):
+    """Registers one instance per class name and bus: a second class of the same name is skipped."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        seen: set[str] = vars(bus).setdefault("_mutant_seen_class_names", set())
+        if type(self).__qualname__ in seen:
+            return
+        seen.add(type(self).__qualname__)
+        super().subscribe_marked(bus)
+
+
 # -- LIFE-1 ---------------------------------------------------------------------------------
 
 
@@ -153,7 +230,72 @@ class FireAndForgetCleanupContainer(Container):
         vars(self).setdefault("_closing", []).extend(closing)
 
 
+class UnsubscribeFirstContainer(Container):
+    """`cleanup_all_async` unregisters the auto-subscribers' methods, then closes (drains) the buses."""
+
+    async def cleanup_all_async(self) -> None:
+        created = list(reversed(self._created))
+        buses = [c for c in created if isinstance(c, alt.EventBus)]
+        for instance in created:
+            if isinstance(instance, alt.AutoSubscriberMixin):
+                cls = type(instance)
+                for name in dir(cls):
+                    for mark in alt.marks_of(inspect.getattr_static(cls, name)):
+                        for bus in buses:
+                            bus.unsubscribe(mark.event_type, getattr(instance, name))
+        for bus in buses:
+            await bus.aclose()
+
+
+class HastyDrainContainer(Container):
+    """`cleanup_all_async` gives each bus's worker 50 ms to drain, then cancels it and drops the queue."""
+
+    async def cleanup_all_async(self) -> None:
+        for bus in reversed(self._created):
+            if not isinstance(bus, alt.EventBus):
+                continue
+            worker = bus._worker
+            if worker is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(bus.stop_worker()), 0.05)
+                if not worker.done():
+                    worker.cancel()
+                    await asyncio.wait({worker})
+                with bus._qlock:
+                    bus._queue.clear()
+            await bus.aclose()
+
+
 MUTANTS = [
+    mutant(
+        "components-created-on-first-request",
+        "CTR-3",
+        "init only collects the component classes; each is created when first resolved (nobody resolves, "
+        "nobody listens)",
+        ALT,
+        init=container_init(LazyContainer),
+    ),
+    mutant(
+        "subscribes-again-on-every-get",
+        "CTR-3",
+        "every get/aget of an AutoSubscriberMixin component registers its methods on the bus again",
+        ALT,
+        init=container_init(ResubscribingContainer),
+    ),
+    mutant(
+        "init-warms-up-throwaway-instances",
+        "CTR-3",
+        "init creates (and subscribes) every component, then forgets it: get/aget create and subscribe another",
+        ALT,
+        init=container_init(ForgetfulWarmupContainer),
+    ),
+    mutant(
+        "init-skips-dotted-names",
+        "CTR-4",
+        "init(modules=[...]) scans module objects and silently skips modules given by dotted name",
+        ALT,
+        init=objects_only_init,
+    ),
     mutant(
         "decorator-returns-none",
         "SUB-1",
@@ -190,6 +332,21 @@ MUTANTS = [
         init=container_init(DefaultBusContainer),
     ),
     mutant(
+        "first-instance-of-a-class-only",
+        "SUB-2",
+        "the mixin registers the methods of the first instance of each class in the process; later containers' "
+        "instances of that class are skipped",
+        ALT,
+        AutoSubscriberMixin=ClassOnceMixin,
+    ),
+    mutant(
+        "lazy-components-created-unsubscribed",
+        "SUB-2",
+        "a component marked lazy is created at its first get without its @subscribe methods registered",
+        REFERENCE,
+        init=bare_lazy_init,
+    ),
+    mutant(
         "decorator-policy-ignored",
         "SUB-3",
         "the mixin registers every marked method INLINE, ignoring the mark's policy",
@@ -212,6 +369,13 @@ MUTANTS = [
         AutoSubscriberMixin=OncePerFunctionMixin,
     ),
     mutant(
+        "one-registration-per-class-name",
+        "SUB-5",
+        "the mixin registers one instance per class name and bus: a second class called the same is skipped",
+        ALT,
+        AutoSubscriberMixin=ClassNameOnceMixin,
+    ),
+    mutant(
         "one-mark-per-method",
         "SUB-6",
         "@subscribe replaces the marks of the function: only the outermost one counts",
@@ -224,5 +388,19 @@ MUTANTS = [
         "cleanup_all_async schedules each component's aclose() and returns without awaiting it",
         ALT,
         init=container_init(FireAndForgetCleanupContainer),
+    ),
+    mutant(
+        "cleanup-unsubscribes-before-draining",
+        "LIFE-1",
+        "cleanup_all_async unregisters the auto-subscribed methods first, then closes (drains) the bus",
+        ALT,
+        init=container_init(UnsubscribeFirstContainer),
+    ),
+    mutant(
+        "cleanup-drains-for-50-ms",
+        "LIFE-1",
+        "cleanup_all_async gives the worker 50 ms to drain, then cancels it and drops the queued events",
+        ALT,
+        init=container_init(HastyDrainContainer),
     ),
 ]
