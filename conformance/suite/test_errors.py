@@ -1,50 +1,67 @@
-"""SPEC.md §4: where a handler's exception goes, by policy."""
+"""SPEC.md §4: where a handler's exception goes, by policy, through `publish` and through the worker."""
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from conformance.kit import Kit, describe, exception_chain
+from conformance.kit import Dispatch, Kit, Recorder, describe, exception_chain
 
 
 class HandlerBoom(Exception):
-    """The exception the kit's failing handlers raise; each test makes its own instance."""
+    """The exception the kit's failing handlers raise; each test makes its own instances."""
 
 
-def _raising(exc: BaseException, *, is_async: bool) -> Any:
+def _raising(rec: Recorder, label: str, exc: BaseException, *, is_async: bool, suspend: bool = False) -> Any:
+    """A handler that records `label`, then raises `exc` (async: after a suspension if `suspend`)."""
     if is_async:
 
         async def async_handler(event: object) -> None:
+            rec.record(label, event)
+            if suspend:
+                await asyncio.sleep(0)
             raise exc
 
         return async_handler
 
     def sync_handler(event: object) -> None:
+        rec.record(label, event)
         raise exc
 
     return sync_handler
 
 
+def _carries(raised: BaseException | None, exc: BaseException) -> bool:
+    return raised is not None and any(e is exc for e in exception_chain(raised))
+
+
 async def _inline_error_propagates(kit: Kit, *, is_async: bool) -> None:
-    Ping = kit.event_class("Ping")
+    Ping, Pong = kit.event_class("Ping"), kit.event_class("Pong")
     bus = kit.new_bus()
+    rec = kit.recorder()
     boom = HandlerBoom("inline handler failed")
-    kit.add(bus, Ping, _raising(boom, is_async=is_async))
+    kit.add(bus, Ping, _raising(rec, "failing", boom, is_async=is_async))
+    kit.add(bus, Pong, rec.async_handler("pong") if is_async else rec.sync_handler("pong"))
     kind = "async" if is_async else "sync"
-    try:
-        await kit.within(bus.publish(Ping()), "publish returns or raises")
-    except AssertionError:
-        raise
-    except BaseException as raised:
-        kit.check(
-            any(e is boom for e in exception_chain(raised)),
-            f"publish raises the {kind} INLINE handler's exception, or one chaining or grouping it",
-            f"publish raised {describe(raised)}, which does not carry the handler's {describe(boom)}",
+    # Positive control: a dispatch whose handler does not raise returns normally.
+    fine = await kit.raised(lambda: bus.publish(Pong()), "publish of an event whose handler succeeds returns")
+    kit.check(
+        fine is None and rec.count("pong") == 1,
+        "publish of an event whose INLINE handler succeeds returns normally, having called it",
+        f"it raised {describe(fine)}" if fine is not None else f"calls: {rec.labels()}",
+    )
+    raised = await kit.raised(lambda: bus.publish(Ping()), "publish returns or raises")
+    if raised is None:
+        kit.fail(
+            f"the {kind} INLINE handler's {describe(boom)} propagates out of `await bus.publish(...)`",
+            f"publish returned normally; {kit.log_summary()}",
         )
-        return
-    kit.fail(
-        f"the {kind} INLINE handler's {describe(boom)} propagates out of `await bus.publish(...)`",
-        f"publish returned normally; {kit.log_summary()}",
+    kit.check(
+        _carries(raised, boom),
+        f"publish raises the {kind} INLINE handler's exception, or one chaining or grouping it",
+        f"publish raised {describe(raised)}, which does not carry the handler's {describe(boom)}"
+        if raised is not None
+        else "",
     )
 
 
@@ -63,88 +80,154 @@ async def test_handlers_after_a_failing_one_run_at_most_once(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-    boom = HandlerBoom("first handler failed")
-    kit.add(bus, Ping, _raising(boom, is_async=True))
+    kit.add(bus, Ping, _raising(rec, "failing-1", HandlerBoom("first handler failed"), is_async=True))
     kit.add(bus, Ping, rec.sync_handler("after-sync"))
+    kit.add(bus, Ping, _raising(rec, "failing-2", HandlerBoom("second handler failed"), is_async=False))
     kit.add(bus, Ping, rec.async_handler("after-async"))
-    try:
-        await kit.within(bus.publish(Ping()), "publish returns or raises")
-    except AssertionError:
-        raise
-    except BaseException as exc:  # whether it propagates is ERR-1's business
-        if not any(e is boom for e in exception_chain(exc)):
-            raise
+    await kit.raised(lambda: bus.publish(Ping()), "publish returns or raises")  # what it raises is ERR-1's business
     await kit.settle()
+    labels = ["after-sync", "failing-2", "after-async"]
+
+    def at_most_once() -> bool:
+        return all(rec.count(label) <= 1 for label in labels)
+
     kit.check(
-        rec.count("after-sync") <= 1 and rec.count("after-async") <= 1,
+        at_most_once(),
         "each INLINE handler after the failing one runs at most once (running or skipping them is allowed)",
         f"calls: {rec.labels()}",
     )
+    kit.to_the_end(
+        at_most_once,
+        "each INLINE handler after the failing one runs at most once, also later (no retry)",
+        lambda: f"calls by the end of the test: {rec.labels()}",
+    )
 
 
-async def _background_error_stays_away(kit: Kit, policy: str) -> None:
+@pytest.mark.rule("ERR-6", "ERR-1")
+async def test_every_inline_failure_reaches_the_publisher(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
-    boom = HandlerBoom(f"{policy} handler failed")
-    kit.add(bus, Ping, _raising(boom, is_async=policy == "TASK"), policy=policy)  # type: ignore[arg-type]
-    kit.add(bus, Ping, rec.sync_handler("inline"))
-    kit.add(bus, Ping, rec.async_handler("task"), policy="TASK")
-    kit.add(bus, Ping, rec.sync_handler("pool"), policy="THREADPOOL")
-    try:
-        await kit.within(bus.publish(Ping()), "publish returns")
-    except AssertionError:
-        raise
-    except BaseException as exc:
-        kit.fail(f"a {policy} handler's exception never reaches the publisher", f"publish raised {describe(exc)}")
-    if not await rec.until(lambda calls: len(calls) >= 3, "the other three handlers ran"):
+    booms = {
+        "failing-1": HandlerBoom("first INLINE handler failed"),
+        "failing-2": HandlerBoom("second INLINE handler failed"),
+        "failing-3": HandlerBoom("third INLINE handler failed"),
+    }
+    kit.add(bus, Ping, _raising(rec, "failing-1", booms["failing-1"], is_async=False))
+    kit.add(bus, Ping, rec.sync_handler("succeeding"))
+    kit.add(bus, Ping, _raising(rec, "failing-2", booms["failing-2"], is_async=True, suspend=True))
+    kit.add(bus, Ping, _raising(rec, "failing-3", booms["failing-3"], is_async=False))
+    raised = await kit.raised(lambda: bus.publish(Ping()), "publish returns or raises")
+    ran = [label for label in booms if rec.count(label) > 0]
+    if raised is None:
         kit.fail(
-            f"a failing {policy} handler does not keep the other handlers of the dispatch from running",
-            f"only these ran: {rec.labels()}",
+            "publish raises when INLINE handlers fail, carrying every failure",
+            f"publish returned normally after these failing handlers ran: {ran}; {kit.log_summary()}",
         )
+    assert raised is not None  # fail raised
+    lost = [label for label in ran if not _carries(raised, booms[label])]
+    reachable = [describe(e) for e in exception_chain(raised)]
     kit.check(
-        sorted(rec.labels()) == ["inline", "pool", "task"],
-        "each of the other handlers runs once",
-        f"calls: {rec.labels()}",
+        not lost,
+        "every exception of the INLINE handlers that ran is reachable from what publish raises "
+        "(following __cause__, __context__ and exception-group members)",
+        f"handlers {ran} ran and failed; the exceptions of {lost} are lost: publish raised "
+        f"{describe(raised)}, from which only these are reachable: {reachable}",
     )
-    # Let the failure be handled before teardown, so that it cannot leak into another test.
-    await kit.logged(boom)
+
+
+def _others(kit: Kit, bus: Any, event_type: Any, rec: Recorder) -> list[str]:
+    """Register one handler of every policy besides the failing ones; their labels."""
+    kit.add(bus, event_type, rec.sync_handler("inline-sync"))
+    kit.add(bus, event_type, rec.async_handler("inline-async"))
+    kit.add(bus, event_type, rec.async_handler("task"), policy="TASK")
+    kit.add(bus, event_type, rec.sync_handler("pool"), policy="THREADPOOL")
+    return ["inline-sync", "inline-async", "task", "pool"]
+
+
+async def _dispatch_reporting(kit: Kit, dispatch: Dispatch, bus: Any, events: list[Any]) -> list[str]:
+    """Dispatch `events`; what reached the caller: each exception `publish`, `post` or `stop_worker` raised."""
+    reached: list[str] = []
+    await dispatch.begin(bus)
+    for event in events:
+        exc = await dispatch.attempt(bus, event)
+        if exc is not None:
+            reached.append(f"publish raised {describe(exc)}")
+    if dispatch.through_worker:
+        exc = await kit.raised(bus.stop_worker, "stop_worker returns once the posted events were dispatched")
+        if exc is not None:
+            reached.append(f"stop_worker raised {describe(exc)}")
+    return reached
+
+
+async def _background_error_stays_away(kit: Kit, dispatch: Dispatch, policy: str) -> None:
+    Ping = kit.event_class("Ping")
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    booms = [HandlerBoom(f"first {policy} handler failed"), HandlerBoom(f"second {policy} handler failed")]
+    is_async = policy == "TASK"
+    kit.add(bus, Ping, _raising(rec, "failing-1", booms[0], is_async=is_async), policy=policy)  # type: ignore[arg-type]
+    others = _others(kit, bus, Ping, rec)
+    kit.add(
+        bus,
+        Ping,
+        _raising(rec, "failing-2", booms[1], is_async=is_async, suspend=True),
+        policy=policy,  # type: ignore[arg-type]
+    )
+    reached = await _dispatch_reporting(kit, dispatch, bus, [Ping(), Ping()])
+    kit.check(
+        not reached,
+        f"a {policy} handler's exception never reaches the publisher",
+        "; ".join(reached),
+    )
+    if not await rec.until(
+        lambda calls: all(sum(1 for c in calls if c.label == label) >= 2 for label in others),
+        "the other handlers ran for both events",
+    ):
+        kit.fail(
+            f"failing {policy} handlers do not keep the other handlers of the dispatch from running",
+            f"calls: {rec.labels()}",
+        )
+    await kit.exactly_each(rec, dict.fromkeys(others, 2), "each of the other handlers runs once per event")
+    # Let the failures be handled before teardown, so that they cannot leak into another test.
+    for boom in booms:
+        await kit.logged(boom)
 
 
 @pytest.mark.rule("ERR-3")
-async def test_task_exception_stays_away_from_publisher(kit: Kit) -> None:
-    await _background_error_stays_away(kit, "TASK")
+async def test_task_exception_stays_away_from_publisher(kit: Kit, dispatch: Dispatch) -> None:
+    await _background_error_stays_away(kit, dispatch, "TASK")
 
 
 @pytest.mark.rule("ERR-4")
-async def test_threadpool_exception_stays_away_from_publisher(kit: Kit) -> None:
-    await _background_error_stays_away(kit, "THREADPOOL")
+async def test_threadpool_exception_stays_away_from_publisher(kit: Kit, dispatch: Dispatch) -> None:
+    await _background_error_stays_away(kit, dispatch, "THREADPOOL")
 
 
-async def _background_error_is_logged(kit: Kit, policy: str) -> None:
+async def _background_error_is_logged(kit: Kit, dispatch: Dispatch, policy: str) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
-    boom = HandlerBoom(f"{policy} handler failed")
-    kit.add(bus, Ping, _raising(boom, is_async=policy == "TASK"), policy=policy)  # type: ignore[arg-type]
-    try:
-        await kit.within(bus.publish(Ping()), "publish returns")
-    except AssertionError:
-        raise
-    except BaseException as exc:  # ERR-3/ERR-4 report this; here only the log matters
-        if not any(e is boom for e in exception_chain(exc)):
-            raise
-    if not await kit.logged(boom):
-        kit.fail(
-            f"the {policy} handler's {describe(boom)} is logged at ERROR or above with the exception attached",
-            kit.log_summary(),
-        )
+    rec = kit.recorder()
+    booms = [HandlerBoom(f"first {policy} handler failed"), HandlerBoom(f"second {policy} handler failed")]
+    is_async = policy == "TASK"
+    for n, boom in enumerate(booms):
+        handler = _raising(rec, f"failing-{n}", boom, is_async=is_async, suspend=n == 1)
+        kit.add(bus, Ping, handler, policy=policy)  # type: ignore[arg-type]
+    await _dispatch_reporting(kit, dispatch, bus, [Ping()])  # whether it raises is ERR-3/ERR-4's business
+    for boom in booms:
+        if not await kit.logged(boom):
+            kit.fail(
+                f"each {policy} handler's exception, here {describe(boom)}, is logged at ERROR or above "
+                "with the exception attached",
+                kit.log_summary(),
+            )
 
 
 @pytest.mark.rule("ERR-5")
-async def test_task_exception_is_logged(kit: Kit) -> None:
-    await _background_error_is_logged(kit, "TASK")
+async def test_task_exception_is_logged(kit: Kit, dispatch: Dispatch) -> None:
+    await _background_error_is_logged(kit, dispatch, "TASK")
 
 
 @pytest.mark.rule("ERR-5")
-async def test_threadpool_exception_is_logged(kit: Kit) -> None:
-    await _background_error_is_logged(kit, "THREADPOOL")
+async def test_threadpool_exception_is_logged(kit: Kit, dispatch: Dispatch) -> None:
+    await _background_error_is_logged(kit, dispatch, "THREADPOOL")

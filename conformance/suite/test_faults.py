@@ -466,15 +466,17 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
     accepted = [0] * producers
     refused = [0] * producers
     stop_posting = threading.Event()
-    progress = {"target": per_round, "gate": kit.gate(f"{per_round} events delivered")}
+    # The delivery count the current milestone waits for, and its gate (replaced at each restart).
+    target = [per_round]
+    milestone = [kit.gate(f"{per_round} events delivered")]
 
     got = [0] * producers
 
     async def handler(event: Any) -> None:
         delivered.append(event.n)
         got[event.n[0]] += 1
-        if len(delivered) >= progress["target"]:
-            progress["gate"].open()
+        if len(delivered) >= target[0]:
+            milestone[0].open()
         await asyncio.sleep(0)  # the worker yields between events, so producers post while it drains
 
     kit.add(bus, Item, handler)
@@ -496,14 +498,15 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
     await kit.within(bus.start_worker(), "start_worker returns")
     threads = [kit.thread(lambda p=p: produce(p), f"producer-{p}") for p in range(producers)]
     for r in range(restarts):
-        await kit.reached(progress["gate"], f"the worker delivers while producers post (before restart {r + 1})")
-        progress.update(target=len(delivered) + per_round, gate=kit.gate(f"{per_round} more events delivered"))
+        await kit.reached(milestone[0], f"the worker delivers while producers post (before restart {r + 1})")
+        target[0] = len(delivered) + per_round
+        milestone[0] = kit.gate(f"{per_round} more events delivered")
         await kit.within(bus.stop_worker(), f"stop_worker number {r + 1} returns while producers post")
         seen: list[tuple[int, int]] = []
         late.append(seen)
         kit.add(bus, Item, lambda event, seen=seen: seen.append(event.n))  # a subscriber added under load
         await kit.within(bus.start_worker(), f"start_worker number {r + 2} returns")
-    await kit.reached(progress["gate"], "the worker delivers after the last restart")
+    await kit.reached(milestone[0], "the worker delivers after the last restart")
     stop_posting.set()
     for thread in threads:
         await kit.join(thread, "the producers stop")

@@ -16,7 +16,7 @@ reference's accidents: the whole suite must pass on it. Its choices, by the
 - IMPL-9: `aclose` waits for the TASK and THREADPOOL handlers still running.
 - IMPL-10: a new thread per THREADPOOL handler call, no pool.
 - IMPL-11: `subscribe` on a closed bus is accepted (and never called).
-- IMPL-12: the container (`container.py`) creates components lazily.
+- IMPL-12: the container (`container.py`) creates components marked lazy at `init`, like all others.
 
 The methods are small on purpose: the kill matrix's broken buses
 (`tests/mutants/`) each override one of them.

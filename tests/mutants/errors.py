@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 import logging
 import threading
@@ -14,6 +15,7 @@ from .base import ALT, mutant
 
 Registration = alt.Registration
 log = logging.getLogger(__name__)
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("_quiet", default=False)
 
 
 class SwallowingBus(alt.EventBus):
@@ -114,6 +116,39 @@ class MessageOnlyLogBus(alt.EventBus):
         logging.getLogger(alt.__name__).error("handler failed: %r", exc)
 
 
+class LastFailureOnlyBus(alt.EventBus):
+    """All INLINE handlers run after a failure, but publish raises only the last failure: the others are lost."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        errors = await super().run_inlines(registrations, event)
+        if errors:
+            raise errors[-1]
+        return []
+
+
+class FirstFailureGroupBus(alt.EventBus):
+    """All INLINE handlers run after a failure, but the group publish raises holds only the first failure."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        return (await super().run_inlines(registrations, event))[:1]
+
+
+class SilentWorkerTaskBus(alt.EventBus):
+    """TASK failures are logged when `publish` dispatches, but not when the worker does (it passes a quiet flag)."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        token = _quiet.set(True)  # the TASK handlers' tasks copy this context
+        try:
+            await super().dispatch_posted(event)
+        finally:
+            _quiet.reset(token)
+
+    def report(self, registration: Registration, event: alt.Event, exc: BaseException) -> None:
+        if registration.policy is alt.ExecPolicy.TASK and _quiet.get():
+            return
+        super().report(registration, event, exc)
+
+
 MUTANTS = [
     mutant(
         "inline-errors-swallowed",
@@ -163,5 +198,26 @@ MUTANTS = [
         "TASK and THREADPOOL exceptions are logged at ERROR as a message, without exc_info",
         ALT,
         EventBus=MessageOnlyLogBus,
+    ),
+    mutant(
+        "inline-failures-but-the-last-lost",
+        "ERR-6",
+        "the remaining INLINE handlers run after a failure, but publish raises only the last exception",
+        ALT,
+        EventBus=LastFailureOnlyBus,
+    ),
+    mutant(
+        "inline-failure-group-of-the-first",
+        "ERR-6",
+        "the remaining INLINE handlers run after a failure, but publish raises a group of only the first exception",
+        ALT,
+        EventBus=FirstFailureGroupBus,
+    ),
+    mutant(
+        "worker-task-errors-not-logged",
+        "ERR-5",
+        "TASK handler exceptions are logged when publish dispatches, not when the worker does",
+        ALT,
+        EventBus=SilentWorkerTaskBus,
     ),
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -270,6 +272,172 @@ class InPlacePostBus(ref.EventBus):
         super().post(event)
 
 
+# -- SPEC 1.1: time scale, two paths, multiplicity, lifecycle -------------------------------------
+
+
+class PublishingThreadPostBus(alt.EventBus):
+    """`post` from another thread to an idle worker dispatches on the worker's loop at once and waits for it."""
+
+    def post(self, event: alt.Event) -> None:
+        with self._qlock:
+            wakeup = self._wakeup
+            idle = not self._queue and not self._busy and self._drain_until is None
+        if wakeup is None or threading.get_ident() == wakeup[2] or not idle or not isinstance(event, alt.Event):
+            super().post(event)
+            return
+        asyncio.run_coroutine_threadsafe(self.dispatch_posted(event), wakeup[0]).result()
+
+
+class HiddenTimeoutWorkerBus(alt.EventBus):
+    """The worker gives each dispatch 100 ms, then goes on to the next event, leaving the slow one running."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        task = asyncio.ensure_future(super().dispatch_posted(event))
+        self.keep(task)
+        await asyncio.wait({task}, timeout=0.1)
+
+
+class TaskAwaitingWorkerBus(alt.EventBus):
+    """The worker awaits the TASK handlers each dispatch started before it takes the next event."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        before = set(self._tasks)
+        await super().dispatch_posted(event)
+        started = [t for t in self._tasks if t not in before]
+        if started:
+            await asyncio.wait(started)
+
+
+_in_worker: contextvars.ContextVar[bool] = contextvars.ContextVar("_in_worker", default=False)
+
+
+class LoopThreadPoolWorkerBus(alt.EventBus):
+    """Through the worker, THREADPOOL handlers run in place on the loop's thread (publish honours the policy)."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        token = _in_worker.set(True)
+        try:
+            await super().dispatch_posted(event)
+        finally:
+            _in_worker.reset(token)
+
+    def start_thread(self, registration: alt.Registration, event: alt.Event) -> None:
+        if not _in_worker.get():
+            super().start_thread(registration, event)
+            return
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.thread_main(registration, event, done)
+
+
+class LateDuplicateWorkerBus(alt.EventBus):
+    """The worker "retries" each posted event's INLINE handlers 200 ms later, from a task: a second delivery."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        inline = [r for r in self.matching(type(event)) if r.policy is alt.ExecPolicy.INLINE]
+        await super().dispatch_posted(event)
+        self.keep(asyncio.ensure_future(self._retry(inline, event)))
+
+    async def _retry(self, registrations: list[alt.Registration], event: alt.Event) -> None:
+        await asyncio.sleep(0.2)
+        await self.run_inlines(registrations, event)
+
+
+class GraceStopBus(alt.EventBus):
+    """`stop_worker` gives the drain a grace period, then cancels the worker and drops the queue."""
+
+    grace = 0.05
+
+    async def stop_worker(self) -> None:
+        with self._qlock:
+            task = self._worker
+        if task is None or task is asyncio.current_task():
+            await super().stop_worker()
+            return
+        stopping = asyncio.ensure_future(super().stop_worker())
+        done, _ = await asyncio.wait({stopping}, timeout=self.grace)
+        if not done:
+            with self._qlock:
+                self._taken += len(self._queue)
+                self._queue.clear()
+            task.cancel()
+            await asyncio.wait({stopping})
+
+
+class LongGraceStopBus(GraceStopBus):
+    """`stop_worker` gives the drain 200 ms, then cancels the worker and drops the queue."""
+
+    grace = 0.2
+
+
+class LazyOnceWorkerBus(alt.EventBus):
+    """`start_worker` only arms the bus; the first post after it launches the worker, and only the first ever."""
+
+    _armed: tuple[asyncio.AbstractEventLoop, int] | None = None
+    _launched = False
+
+    async def start_worker(self) -> None:
+        if self._launched:
+            return  # "already started": a flag that stop_worker never resets
+        self._armed = (asyncio.get_running_loop(), threading.get_ident())
+        with self._qlock:
+            waiting = bool(self._queue)
+        if waiting:
+            self._launch()
+
+    def post(self, event: alt.Event) -> None:
+        super().post(event)
+        armed = self._armed
+        if armed is not None and not self._launched:
+            self._launched = True
+            if threading.get_ident() == armed[1]:
+                self._launch()
+            else:
+                armed[0].call_soon_threadsafe(self._launch)
+
+    def _launch(self) -> None:
+        self._launched = True
+        assert self._armed is not None
+        loop, thread = self._armed
+        with self._qlock:
+            if self._worker is not None:
+                return
+            flag = asyncio.Event()
+            self._wakeup = (loop, flag, thread)
+            task = loop.create_task(self.work(flag))
+            self._worker = task
+            task.add_done_callback(self._worker_ended)
+            flag.set()
+
+
+class ZeroMeansFullBus(alt.EventBus):
+    """`max_queue_size=0` is taken literally: a queue of size 0 is always full."""
+
+    def admit(self) -> None:
+        if self.max_queue_size == 0 and "max_queue_size" in vars(self).get("_given", ()):
+            raise alt.EventBusQueueFullError("the queue is full (max_queue_size=0)")
+        super().admit()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._given = tuple(kwargs)
+
+
+class DefaultBoundBus(alt.EventBus):
+    """No queue size, or 0, means a default bound of 100, as with `asyncio.Queue(maxsize=size or 100)`."""
+
+    def admit(self) -> None:
+        if len(self._queue) + self._busy >= (self.max_queue_size or 100):
+            raise alt.EventBusQueueFullError("the queue is full (100 events)")
+
+
+class UnboundedBufferBus(alt.EventBus):
+    """The bound is enforced only while a worker runs: posts buffered before start_worker are never refused."""
+
+    def admit(self) -> None:
+        if self._worker is not None:
+            super().admit()
+
+
 MUTANTS = [
     mutant(
         "post-is-a-coroutine",
@@ -425,5 +593,82 @@ MUTANTS = [
         "post from a thread without a loop publishes right there (publish_sync), off the worker's loop",
         REFERENCE,
         EventBus=InPlacePostBus,
+    ),
+    mutant(
+        "thread-post-waits-for-the-dispatch",
+        "POST-1",
+        "post from another thread to an idle worker dispatches the event on the loop at once and waits for it",
+        ALT,
+        EventBus=PublishingThreadPostBus,
+    ),
+    mutant(
+        "worker-dispatch-hidden-timeout",
+        "POST-4",
+        "the worker gives each dispatch 100 ms, then takes the next event while the INLINE handlers still run",
+        ALT,
+        EventBus=HiddenTimeoutWorkerBus,
+    ),
+    mutant(
+        "worker-awaits-task-handlers",
+        "POST-4",
+        "the worker awaits each event's TASK handlers before taking the next event",
+        ALT,
+        EventBus=TaskAwaitingWorkerBus,
+    ),
+    mutant(
+        "worker-threadpool-on-the-loop",
+        "POST-4",
+        "through the worker, THREADPOOL handlers run in place on the loop's thread",
+        ALT,
+        EventBus=LoopThreadPoolWorkerBus,
+    ),
+    mutant(
+        "worker-late-duplicate",
+        "POST-4",
+        "the worker runs each posted event's INLINE handlers again 200 ms later, from a task",
+        ALT,
+        EventBus=LateDuplicateWorkerBus,
+    ),
+    mutant(
+        "stop-drain-grace-50ms",
+        "WRK-2",
+        "stop_worker gives the drain 50 ms, then cancels the worker and drops the queue",
+        ALT,
+        EventBus=GraceStopBus,
+    ),
+    mutant(
+        "stop-drain-grace-200ms",
+        "WRK-2",
+        "stop_worker gives the drain 200 ms, then cancels the worker and drops the queue",
+        ALT,
+        EventBus=LongGraceStopBus,
+    ),
+    mutant(
+        "worker-started-lazily-once",
+        "WRK-5",
+        "start_worker arms the bus and the first post launches the worker; once launched, start_worker is a no-op",
+        ALT,
+        EventBus=LazyOnceWorkerBus,
+    ),
+    mutant(
+        "queue-size-zero-always-full",
+        "POST-9",
+        "max_queue_size=0 is taken literally, so every post raises the full-queue error",
+        ALT,
+        EventBus=ZeroMeansFullBus,
+    ),
+    mutant(
+        "queue-size-default-100",
+        "POST-9",
+        "no queue size, or 0, means a bound of 100 events",
+        ALT,
+        EventBus=DefaultBoundBus,
+    ),
+    mutant(
+        "queue-bound-ignored-before-start",
+        "POST-7",
+        "posts buffered before start_worker are never refused: the bound holds only while a worker runs",
+        ALT,
+        EventBus=UnboundedBufferBus,
     ),
 ]
