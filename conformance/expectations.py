@@ -6,7 +6,7 @@ implementation, with the rule, the kind of failure and what was observed:
     implementation = "pico-ioc"
 
     [[expected]]
-    test = "test_policies.py::test_publish_does_not_wait_for_task_handler"
+    test = "test_policies.py::test_dispatch_does_not_wait_for_task_handlers[publish]"
     rule = "POL-TASK-2"
     kind = "hang"                # assertion | hang | crash
     versions = "==2.5.2"         # a PEP 440 specifier set

@@ -10,7 +10,7 @@ from conformance.expectations import ExpectationError, load, suite_test_ids
 from tests.pytest_run import PytestRun, run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HANGING_TEST = "test_publish.py::test_publish_calls_every_subscriber_with_the_event"
+HANGING_TEST = "test_publish.py::test_every_kind_of_handler_receives_each_event[publish]"
 HANGING_NODE = "conformance/suite/" + HANGING_TEST
 
 
@@ -85,7 +85,7 @@ def test_malformed_files_are_rejected_with_the_reason(tmp_path: Path, text: str,
 
 def test_suite_ids_are_read_from_the_source() -> None:
     ids = suite_test_ids()
-    assert HANGING_TEST in ids
+    assert HANGING_TEST.split("[")[0] in ids
     assert all("::test_" in i or "::Test" in i for i in ids)
 
 

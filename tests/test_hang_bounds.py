@@ -13,8 +13,8 @@ def run_suite(impl: str, *selection: str, bound: float = 0.5) -> tuple[PytestRun
 def test_publish_that_never_returns_fails_its_rules_quickly() -> None:
     proc, took = run_suite(
         "tests.mutants:publish_never_returns",
-        "conformance/suite/test_policies.py::test_publish_does_not_wait_for_task_handler",
-        "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
+        "conformance/suite/test_policies.py::test_dispatch_does_not_wait_for_task_handlers[publish]",
+        "conformance/suite/test_publish.py::test_every_kind_of_handler_receives_each_event[publish]",
         "conformance/suite/test_worker.py::test_post_is_a_plain_call",
     )
     out = proc.stdout
@@ -30,7 +30,7 @@ def test_stop_worker_that_blocks_the_loop_fails_and_the_run_goes_on() -> None:
     proc, took = run_suite(
         "tests.mutants:stop_worker_blocks_the_loop",
         "conformance/suite/test_worker.py::test_stop_worker_delivers_what_was_posted_before",
-        "conformance/suite/test_publish.py::test_publish_calls_every_subscriber_with_the_event",
+        "conformance/suite/test_publish.py::test_every_kind_of_handler_receives_each_event[publish]",
     )
     out = proc.stdout
     assert proc.returncode == 1, out
