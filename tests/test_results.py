@@ -22,12 +22,24 @@ def run(tmp: Path, impl: str, *extra: str) -> tuple[str, dict[str, object], str]
     return report.read_text(encoding="utf-8"), json.loads(result.read_text(encoding="utf-8")), proc.stdout
 
 
-@pytest.mark.parametrize("impl", ["reference", "pico-ioc"])
+# pico-ioc runs on the modules where it passes, xfails (as assertions and as hangs) and is skipped
+# nothing: the whole suite would spend the bound on each of its hangs, twice.
+SELECTIONS = {
+    "reference": (),
+    "pico-ioc": (
+        "conformance/suite/test_errors.py",
+        "conformance/suite/test_worker.py",
+        "conformance/suite/test_faults.py",
+    ),
+}
+
+
+@pytest.mark.parametrize("impl", SELECTIONS)
 def test_serial_and_xdist_runs_give_identical_reports(tmp_path: Path, impl: str) -> None:
     (tmp_path / "serial").mkdir()
     (tmp_path / "xdist").mkdir()
-    serial_md, serial_json, serial_out = run(tmp_path / "serial", impl)
-    xdist_md, xdist_json, xdist_out = run(tmp_path / "xdist", impl, "-n", "2")
+    serial_md, serial_json, serial_out = run(tmp_path / "serial", impl, *SELECTIONS[impl])
+    xdist_md, xdist_json, xdist_out = run(tmp_path / "xdist", impl, "-n", "2", *SELECTIONS[impl])
     assert xdist_md == serial_md
     assert xdist_json == serial_json
     summary = [line for line in serial_out.splitlines() if "rules checked" in line]

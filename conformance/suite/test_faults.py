@@ -293,7 +293,8 @@ async def test_aclose_does_not_cancel_running_task_handlers(kit: Kit) -> None:
 
     kit.add(bus, Ping, make("first"), policy="TASK")
     kit.add(bus, Ping, make("second"), policy="TASK")
-    await kit.within(bus.publish(Ping()), "publish returns")
+    # Publish from a task of its own, so that this test does not depend on POL-TASK-2.
+    publishing = asyncio.ensure_future(bus.publish(Ping()))
     await kit.reached(started, "the TASK handlers start")
     closing = asyncio.ensure_future(bus.aclose())
     # aclose may wait for them or not (IMPL-9); give it the iterations a prompt return needs, then release.
@@ -303,6 +304,7 @@ async def test_aclose_does_not_cancel_running_task_handlers(kit: Kit) -> None:
         await asyncio.sleep(0)
     release.open()
     await kit.within(closing, "aclose returns once the TASK handlers are released")
+    await kit.within(publishing, "publish returns")
     ok = await rec.until(
         lambda calls: sum(1 for c in calls if c.label.endswith(("finished", "cancelled"))) >= 2,
         "both TASK handlers end",
@@ -356,16 +358,19 @@ async def test_the_bus_lets_finished_task_tasks_go(kit: Kit) -> None:
     refs: list[weakref.ref[asyncio.Task[Any]]] = []
     finished = kit.gate("four TASK handler runs finished")
 
-    async def handler(event: object) -> None:
-        # Not through a recorder: a recorder keeps the task of every call it sees.
-        task = asyncio.current_task()
-        assert task is not None
-        refs.append(weakref.ref(task))
-        if len(refs) == 4:
-            finished.open()
+    def make() -> Any:
+        async def handler(event: object) -> None:
+            # Not through a recorder: a recorder keeps the task of every call it sees.
+            task = asyncio.current_task()
+            assert task is not None
+            refs.append(weakref.ref(task))
+            if len(refs) == 4:
+                finished.open()
 
-    kit.add(bus, Ping, handler, policy="TASK")
-    kit.add(bus, Ping, handler, policy="TASK")
+        return handler
+
+    kit.add(bus, Ping, make(), policy="TASK")
+    kit.add(bus, Ping, make(), policy="TASK")
     for _ in range(2):
         await kit.within(bus.publish(Ping()), "publish returns")
     await kit.reached(finished, "four TASK handler runs start")
@@ -403,8 +408,8 @@ async def test_removed_handlers_are_let_go(kit: Kit) -> None:
     bus.unsubscribe(Ping, removed)
     await kit.within(bus.publish(Ping()), "publish returns")
     kit.check(
-        calls == ["removed", "once", "kept", "kept"],
-        "the once handler runs once, the unsubscribed one no more, the kept one twice",
+        calls.count("removed") == 1 and calls.count("once") == 1,
+        "the handler later unsubscribed and the once handler each ran once (the first publish)",
         f"calls: {calls}",
     )
     refs = {"unsubscribed": weakref.ref(removed), "once (after it ran)": weakref.ref(once), "kept": weakref.ref(kept)}
