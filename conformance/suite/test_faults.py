@@ -502,15 +502,15 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
 
     await kit.within(bus.start_worker(), "start_worker returns")
     threads = [kit.thread(lambda p=p: produce(p), f"producer-{p}") for p in range(producers)]
-    for r in range(restarts):
-        await kit.reached(milestone[0], f"the worker delivers while producers post (before restart {r + 1})")
+    for _restart in range(restarts):
+        await kit.reached(milestone[0], "the worker delivers while producers post (before each restart)")
         target[0] = len(delivered) + per_round
         milestone[0] = kit.gate(f"{per_round} more events delivered")
-        await kit.within(bus.stop_worker(), f"stop_worker number {r + 1} returns while producers post")
+        await kit.within(bus.stop_worker(), "stop_worker returns while producer threads post")
         seen: list[tuple[int, int]] = []
         late.append(seen)
         kit.add(bus, Item, lambda event, seen=seen: seen.append(event.n))  # a subscriber added under load
-        await kit.within(bus.start_worker(), f"start_worker number {r + 2} returns")
+        await kit.within(bus.start_worker(), "start_worker returns after a stop")
     await kit.reached(milestone[0], "the worker delivers after the last restart")
     stop_posting.set()
     for thread in threads:
