@@ -1,51 +1,35 @@
 """An asynchronous in-process event bus: the reference implementation of SPEC.md.
 
-The public API is that of `pico_ioc.event_bus`: `Event`, `ExecPolicy`,
-`EventBus`, the `subscribe` decorator, `AutoSubscriberMixin` and the
-`EventBusError` family. Comments cite the SPEC.md rule they implement.
+The public API is that of `pico_ioc.event_bus`; comments cite the rule of SPEC.md a line implements.
+Where SPEC.md leaves the choice to the implementation, this bus:
 
-Where SPEC.md leaves a point to the implementation, this module chooses:
-
-- IMPL-1: exact type match; a handler of a base class does not get subclass events.
-- IMPL-2: `publish` stops at the first failing INLINE handler and re-raises its
-  exception unwrapped; TASK and THREADPOOL handlers earlier in the order were
-  already started and keep running.
-- IMPL-3: a sync TASK handler is called inside a task; an async THREADPOOL
-  handler runs as a TASK handler.
-- IMPL-4: `post` without a running worker raises `EventBusError`.
-- IMPL-5: once `stop_worker` (or `aclose`) is called, `post` raises
-  `EventBusError`; the events queued before are delivered.
-- IMPL-6: handlers run in priority order whatever their policy, so a TASK or
-  THREADPOOL handler is started when its turn comes.
-- IMPL-7: `max_queue_size` counts the events not yet taken by the worker; the
-  one being dispatched does not count.
+- IMPL-1: matches the exact type of the event; a handler of a base class gets no subclass event.
+- IMPL-2: stops a dispatch at the first failing INLINE handler and re-raises its exception unwrapped;
+  TASK and THREADPOOL handlers started before it keep running.
+- IMPL-3: calls a sync TASK handler inside its task, and runs an async THREADPOOL handler as TASK.
+- IMPL-4: `post` raises `EventBusError` when no worker is running.
+- IMPL-5: `post` raises `EventBusError` once `stop_worker` or `aclose` was called.
+- IMPL-6: runs handlers in priority order whatever their policy: TASK and THREADPOOL handlers are
+  started when their turn comes.
+- IMPL-7: counts toward `max_queue_size` the events the worker has not taken yet.
 - IMPL-9: `aclose` does not wait for running TASK and THREADPOOL handlers.
-- IMPL-10: THREADPOOL uses the loop's default executor.
+- IMPL-10: runs THREADPOOL handlers in the loop's default executor.
 - IMPL-11: `subscribe` on a closed bus raises `EventBusClosedError`.
 
-Points SPEC.md does not number:
+And where SPEC.md says nothing:
 
-- A `once=True` registration is claimed when a dispatch reaches it, under a lock,
-  so of two concurrent dispatches only one runs it; it counts as run even if it
-  raises. Otherwise the snapshot rule holds [PUB-5]: one unsubscribed during a
-  dispatch that has not reached it yet still runs in that dispatch.
-- `unsubscribe(t, fn)` removes every registration of `fn` for `t`, matching by
-  equality (so a fresh `obj.method` binding matches).
-- `publish_sync` with no running loop also waits for the TASK and THREADPOOL
-  handlers it started: `asyncio.run` would otherwise cancel them unrun.
-- `stop_worker` or `aclose` awaited by a handler running on the worker cannot
-  wait for the worker (that is itself): it only tells the worker to stop. After
-  such an `aclose`, the events still queued fail with `EventBusClosedError`,
-  which the worker logs.
-- The worker dispatches the events queued when it looks, then yields to the loop
-  before the next batch, so handlers that post on every event cannot starve it.
-- The bus is thread-safe for `subscribe`, `unsubscribe` and `post`; `publish`
-  takes no lock.
+- A `once=True` registration is removed, under a lock, before it is called, so that no two
+  dispatches run it, concurrent or re-entrant.
+- `publish_sync` with no running loop also waits for the THREADPOOL handlers it started.
+- `stop_worker` or `aclose` awaited by a handler on the worker only tells the worker to stop: the
+  worker cannot wait for itself. The events still queued after such an `aclose` fail with
+  `EventBusClosedError`, which the worker logs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -60,16 +44,9 @@ from typing import Any, TypeVar
 from ._component import component
 
 __all__ = [
-    "AutoSubscriberMixin",
-    "Event",
-    "EventBus",
-    "EventBusClosedError",
-    "EventBusError",
-    "EventBusHandlerError",
-    "EventBusQueueFullError",
-    "ExecPolicy",
-    "subscribe",
-]
+    "AutoSubscriberMixin", "Event", "EventBus", "EventBusClosedError", "EventBusError", "EventBusHandlerError",
+    "EventBusQueueFullError", "ExecPolicy", "subscribe",
+]  # fmt: skip
 
 _log = logging.getLogger("reference.event_bus")
 
@@ -83,170 +60,125 @@ class Event:
 
 
 class ExecPolicy(Enum):
-    """How the bus runs a handler for a dispatch."""
+    """How a dispatch runs a handler."""
 
     INLINE = "inline"
-    """The default [POL-1]: awaited (async) or called in place (sync) before `publish` returns."""
+    """The default [POL-1]: called in place, or awaited if async, before `publish` returns."""
     TASK = "task"
-    """Started in its own `asyncio.Task`; `publish` does not wait for it."""
+    """Started in an `asyncio.Task` of its own; `publish` does not wait for it."""
     THREADPOOL = "threadpool"
-    """A sync handler runs in the loop's default executor; `publish` does not wait for it."""
+    """Run in the loop's default executor; `publish` does not wait for it."""
 
 
 class EventBusError(Exception):
-    """Base class of the bus's errors; also raised when `post` finds no running worker."""
+    """Base class of the bus's errors; also raised by `post` when no worker is running."""
 
 
 class EventBusClosedError(EventBusError):
-    """The bus was closed by `aclose()`; it takes no more events, subscriptions or workers."""
+    """The bus was closed by `aclose()`."""
 
-    def __init__(self, message: str = "the EventBus is closed (aclose() was called); create a new EventBus") -> None:
+    def __init__(self, message: str = "the EventBus is closed (aclose() was called); create a new one") -> None:
         super().__init__(message)
 
 
 class EventBusQueueFullError(EventBusError):
-    """`post` found the queue at `max_queue_size`; the event was not queued."""
-
-    def __init__(
-        self,
-        message: str = "the EventBus queue is full; the event was not queued: retry later, "
-        "await bus.publish(event) instead, or raise max_queue_size",
-    ) -> None:
-        super().__init__(message)
+    """`post` found `max_queue_size` events waiting; the event was not queued."""
 
 
 class EventBusHandlerError(EventBusError):
-    """Declared for API compatibility; the reference never raises it.
-
-    An INLINE handler's exception reaches the publisher unwrapped [ERR-1, EXT-ERR-4].
-    """
+    """Declared for compatibility; never raised: INLINE exceptions propagate unwrapped [EXT-ERR-4]."""
 
 
-# Looking a member up on an Enum class costs about 50 ns on Python 3.11; subscribe compares with these.
-_INLINE = ExecPolicy.INLINE
-_TASK = ExecPolicy.TASK
-
-# How a subscriber runs, decided once at subscribe time from its policy and
-# whether it is async, so that dispatch only compares small ints.
-_SYNC_INLINE = 0
-_ASYNC_INLINE = 1
-_ASYNC_TASK = 2
-_SYNC_TASK = 3
-_SYNC_THREAD = 4
+# -- registrations --------------------------------------------------------------------------------
 
 
-class _Once:
-    """The latch of a `once=True` registration: the only mutable part of a subscriber."""
-
-    __slots__ = ("fired",)
-
-    def __init__(self) -> None:
-        self.fired = False
-
-
-# Not frozen: a frozen dataclass's __init__ costs twice as much, and subscribe is
-# measured too. Neither class is ever mutated after construction.
 @dataclass(slots=True, eq=False)
-class _Sub:
-    """One registration; compared by identity, so duplicates stay distinct [EXT-DUP-1]."""
+class _Registration:
+    """One `subscribe` call, never changed; compared by identity, so duplicates stay distinct [EXT-DUP-1]."""
 
+    event_type: type[Event]
     fn: _Handler
     priority: int
-    policy: ExecPolicy
-    run: int
-    once: _Once | None
-    label: str
-    """Names a TASK or THREADPOOL handler in logs, and its tasks, so a failure says whose it was.
-
-    Empty for INLINE handlers, whose failures reach the publisher instead.
-    """
+    once: bool
+    call: _Handler
+    """What a dispatch calls with the event: the handler if INLINE, else what starts its task or thread."""
+    awaited: bool
+    """Whether the dispatch awaits what `call` returns: for an async INLINE handler [POL-INLINE-1]."""
 
 
-@dataclass(slots=True, eq=False)
-class _Route:
-    """The subscribers of one event type, in dispatch order; replaced, never mutated."""
-
-    subs: tuple[_Sub, ...]
-    # Fast paths, for the three common shapes of a route (see EventBus.publish); at most one is set.
-    plain: tuple[_Handler, ...] | None = None
-    """The handlers when all are sync INLINE without `once`: publish just calls them."""
-    awaited: tuple[_Handler, ...] | None = None
-    """The handlers when all are async INLINE without `once`: publish just awaits them."""
-    spawn: tuple[tuple[_Handler, str], ...] | None = None
-    """(handler, label) when all are async TASK without `once`: publish just starts their tasks."""
+_Step = tuple[_Handler, bool, _Registration | None]
+"""A registration as a dispatch reads it: `(call, awaited, the registration if once else None)`."""
 
 
-def _route(subs: tuple[_Sub, ...]) -> _Route:
-    """The route of `subs`, which are in dispatch order."""
-    shapes = {s.run if s.once is None else -1 for s in subs}
-    shape = shapes.pop() if len(shapes) == 1 else -1
-    if shape == _SYNC_INLINE:
-        return _Route(subs, plain=tuple(s.fn for s in subs))
-    if shape == _ASYNC_INLINE:
-        return _Route(subs, awaited=tuple(s.fn for s in subs))
-    if shape == _ASYNC_TASK:
-        return _Route(subs, spawn=tuple((s.fn, s.label) for s in subs))
-    return _Route(subs)
+class _Subscribers:
+    """The registrations of one event type; the bus's lock guards them."""
 
+    __slots__ = ("by_handler", "registrations", "snapshot")
 
-def _appended(route: _Route, sub: _Sub) -> _Route:
-    """`route` with `sub`, which sorts last, added: a fast path's tuple grows rather than being rebuilt."""
-    subs = (*route.subs, sub)
-    if sub.once is None:
-        # Positional arguments (subs, plain, awaited, spawn): measurably cheaper than keywords.
-        if route.plain is not None and sub.run == _SYNC_INLINE:
-            return _Route(subs, (*route.plain, sub.fn), None, None)
-        if route.awaited is not None and sub.run == _ASYNC_INLINE:
-            return _Route(subs, None, (*route.awaited, sub.fn), None)
-        if route.spawn is not None and sub.run == _ASYNC_TASK:
-            return _Route(subs, None, None, (*route.spawn, (sub.fn, sub.label)))
-    return _route(subs)
+    def __init__(self) -> None:
+        self.registrations: dict[_Registration, None] = {}  # in subscription order; O(1) to add and remove
+        self.by_handler: dict[object, list[_Registration]] = {}  # keys match by `==`, as unsubscribe does
+        self.snapshot: tuple[_Step, ...] | None = None  # None after a change, until the next dispatch
 
+    def add(self, registration: _Registration) -> None:
+        self.registrations[registration] = None
+        self.snapshot = None
+        try:
+            same = self.by_handler.setdefault(registration.fn, [])
+        except TypeError:
+            return  # an unhashable callable: `remove_handler` compares it one by one
+        same.append(registration)
 
-# Up to Python 3.11, inspect.iscoroutinefunction(f) of a function or method only reads its code's
-# flags; reading them here saves a few calls on every subscribe. From 3.12 a sync function may be
-# marked a coroutine function (inspect.markcoroutinefunction), so there inspect is asked.
-_FLAGS_DECIDE = not hasattr(inspect, "markcoroutinefunction")
+    def remove_handler(self, fn: object) -> None:
+        """Remove every registration of `fn`, or of a handler equal to it."""
+        try:
+            found = self.by_handler.pop(fn) if fn in self.by_handler else []
+        except TypeError:
+            found = [r for r in self.registrations if r.fn == fn]
+        for registration in found:
+            del self.registrations[registration]
+            self.snapshot = None
+
+    def remove(self, registration: _Registration) -> bool:
+        """Remove one registration; False if it is gone already."""
+        if registration not in self.registrations:
+            return False
+        del self.registrations[registration]
+        self.snapshot = None
+        with contextlib.suppress(TypeError, KeyError):  # an unhashable handler is not in `by_handler`
+            same = self.by_handler[registration.fn]
+            same.remove(registration)
+            if not same:
+                del self.by_handler[registration.fn]
+        return True
+
+    def steps(self) -> tuple[_Step, ...]:
+        if self.snapshot is None:
+            # [EXT-PRI-1] higher priority first; sorted() is stable, so ties keep subscription order [POL-ORDER-1]
+            ordered = sorted(self.registrations, key=lambda r: -r.priority)
+            self.snapshot = tuple((r.call, r.awaited, r if r.once else None) for r in ordered)
+        return self.snapshot
 
 
 def _is_async(fn: object) -> bool:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    func = fn.__func__ if type(fn) is types.MethodType else fn
-    if _FLAGS_DECIDE and type(func) is types.FunctionType:
-        return bool(func.__code__.co_flags & inspect.CO_COROUTINE)
+    """Whether calling `fn` returns a coroutine: a function, a method, a partial or a callable object."""
+    while True:
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(fn, (types.MethodType, staticmethod)):
+            fn = fn.__func__
+        else:
+            break
     if inspect.iscoroutinefunction(fn):
         return True
-    if isinstance(fn, (types.FunctionType, types.MethodType)):
-        return False  # their type's __call__ is never async: skip the slow check below
-    # An instance of a class with `async def __call__` is an async handler too.
-    return inspect.iscoroutinefunction(type(fn).__call__)
+    return not isinstance(fn, types.FunctionType) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def _run_mode(fn: object, policy: ExecPolicy) -> int:
-    is_async = _is_async(fn)
-    if policy is _INLINE:
-        return _ASYNC_INLINE if is_async else _SYNC_INLINE
-    if is_async:
-        return _ASYNC_TASK  # TASK, and THREADPOOL too: a coroutine needs a loop, not a thread [POL-MIX-2]
-    return _SYNC_TASK if policy is _TASK else _SYNC_THREAD
-
-
-def _describe(fn: object) -> str:
-    return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-def _check_event_type(where: str, event_type: object) -> None:
+def _check_subscription(
+    where: str, event_type: object, priority: object = 0, policy: object = ExecPolicy.INLINE, once: object = False
+) -> None:
     if not (isinstance(event_type, type) and issubclass(event_type, Event)):
-        if callable(event_type) and not isinstance(event_type, type):
-            hint = "write @subscribe(MyEvent), with the event class in parentheses"
-        else:
-            hint = "pass an Event subclass such as `class UserCreated(Event): ...`"
-        raise TypeError(f"{where}: event_type must be a subclass of Event, got {event_type!r}; {hint}")
-
-
-def _check_subscription(where: str, event_type: object, priority: object, policy: object, once: object) -> None:
-    _check_event_type(where, event_type)
+        raise TypeError(f"{where}: event_type must be a subclass of Event, such as UserCreated, got {event_type!r}")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"{where}: priority must be an int (higher runs first), got {priority!r}")
     if not isinstance(policy, ExecPolicy):
@@ -255,32 +187,42 @@ def _check_subscription(where: str, event_type: object, priority: object, policy
         raise TypeError(f"{where}: once must be True or False, got {once!r}")
 
 
-async def _call_sync(fn: _Handler, event: Event) -> None:
-    fn(event)
-
-
-def _call_in_thread(sub: _Sub, event: Event) -> None:
-    try:
-        sub.fn(event)
-    except Exception as exc:
-        # Logged here, in the pool thread, so the failure is recorded even if the loop is gone [ERR-4, ERR-5].
-        _log.error("%s raised; the publisher was not affected", sub.label, exc_info=exc)
-
-
 def _not_an_event(event: object, method: str) -> TypeError:
     hint = " (a class, not an instance: call it)" if isinstance(event, type) else ""
     return TypeError(f"EventBus.{method}() takes an Event instance, got {event!r}{hint}")
 
 
-def _resolve(idle: asyncio.Future[None]) -> None:
-    if not idle.done():
-        idle.set_result(None)
+async def _call_sync(fn: _Handler, event: Event) -> None:
+    fn(event)
 
 
-# Worker states; all worker fields are guarded by EventBus._qlock.
-_IDLE = 0
-_RUNNING = 1
-_STOPPING = 2
+def _call_in_thread(fn: _Handler, label: str, event: Event) -> None:
+    try:
+        fn(event)
+    except Exception:
+        # Logged in the pool thread, so it is recorded even if the loop has gone [ERR-4, ERR-5].
+        _log.exception("%s raised; the publisher was not affected", label)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _wake(wakeup: asyncio.Future[None]) -> None:
+    """Resolve the waiting worker's future from any thread; on its loop's thread, without a trip through the loop."""
+    loop = wakeup.get_loop()
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        _resolve(wakeup)
+    else:
+        loop.call_soon_threadsafe(_resolve, wakeup)
+
+
+# -- the bus ---------------------------------------------------------------------------------------
 
 
 @component
@@ -291,35 +233,27 @@ class EventBus:
     """
 
     def __init__(self, *, max_queue_size: int = 0) -> None:
-        # [ROB-9] reject a bad size now, not at the first post.
+        # [ROB-9] at construction, not at the first post
         if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, int):
             raise TypeError(f"max_queue_size must be an int (0 for unbounded), got {max_queue_size!r}")
         if max_queue_size < 0:
             raise ValueError(f"max_queue_size must be 0 (unbounded) or positive, got {max_queue_size}")
-        # Copy-on-write routes: writers replace a type's _Route under _lock; publish reads without a lock.
-        self._routes: dict[type[Event], _Route] = {}
-        self._lock = threading.Lock()
+        self._max_queue_size = max_queue_size
+        self._lock = threading.RLock()  # guards the fields below; `_pending` only sees atomic set operations
         self._closed = False
-        # Strong references to running TASK tasks and THREADPOOL futures [POL-TASK-3].
-        self._pending: set[asyncio.Future[Any]] = set()
-        # Bound once, not once per task (a reference cycle, which the GC collects with the bus).
-        self._on_task_done = self._task_done
-        self._max = max_queue_size
+        self._subscribers: dict[type[Event], _Subscribers] = {}
+        self._pending: set[asyncio.Future[Any]] = set()  # running TASK tasks and THREADPOOL jobs
         self._queue: deque[Event] = deque()
-        self._qlock = threading.Lock()
-        self._state = _IDLE
         self._worker: asyncio.Task[None] | None = None
-        self._worker_loop: asyncio.AbstractEventLoop | None = None
-        self._worker_thread = 0
-        # Set only while the worker waits for work, so post wakes it only when it must.
-        self._idle: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._wakeup: asyncio.Future[None] | None = None  # set while the worker waits for an event
 
     @property
     def closed(self) -> bool:
         """Whether `aclose()` has closed the bus."""
         return self._closed
 
-    # -- subscriptions -------------------------------------------------------
+    # -- subscriptions ---------------------------------------------------------------------------
 
     def subscribe(
         self,
@@ -331,396 +265,241 @@ class EventBus:
         once: bool = False,
     ) -> None:
         """Register `fn` for events of exactly `event_type`; each call adds one registration."""
-        # [ROB-4] arguments of the usual types pass at a glance; others get the full check, and its message.
-        if not (
-            type(priority) is int
-            and type(policy) is ExecPolicy
-            and type(once) is bool
-            and isinstance(event_type, type)
-            and issubclass(event_type, Event)
-        ):
-            _check_subscription("EventBus.subscribe()", event_type, priority, policy, once)
+        _check_subscription("EventBus.subscribe()", event_type, priority, policy, once)  # [ROB-4]
         if not callable(fn):
             raise TypeError(f"EventBus.subscribe(): fn must be callable, got {fn!r}")  # [ROB-3]
-        label = (
-            "" if policy is _INLINE else f"ExecPolicy.{policy.name} handler {_describe(fn)} of {event_type.__name__}"
-        )
-        sub = _Sub(fn, priority, policy, _run_mode(fn, policy), _Once() if once else None, label)
-        with self._lock:
+        call, awaited = self._plan(event_type, fn, policy)
+        registration = _Registration(event_type, fn, priority, once, call, awaited)
+        with self._lock:  # [ROB-7]
             if self._closed:
                 raise EventBusClosedError()  # IMPL-11
-            old = self._routes.get(event_type)
-            if old is None:
-                route = _route((sub,))
-            elif old.subs[-1].priority >= priority:
-                route = _appended(old, sub)  # it sorts last: the common case, as when all priorities are equal
-            else:
-                # [EXT-PRI-1] higher priority first; sorted() is stable, so equal priorities
-                # keep subscription order [POL-ORDER-1].
-                route = _route(tuple(sorted((*old.subs, sub), key=lambda s: -s.priority)))
-            self._routes[event_type] = route
+            if event_type not in self._subscribers:
+                self._subscribers[event_type] = _Subscribers()
+            self._subscribers[event_type].add(registration)
+
+    def _plan(self, event_type: type[Event], fn: _Handler, policy: ExecPolicy) -> tuple[_Handler, bool]:
+        """What a dispatch calls with the event, and whether it awaits the result."""
+        is_async = _is_async(fn)
+        if policy is ExecPolicy.INLINE:
+            return fn, is_async  # [POL-INLINE-1] awaited, or [POL-INLINE-2] called in place
+        label = f"ExecPolicy.{policy.name} handler {getattr(fn, '__qualname__', fn)!s} of {event_type.__name__}"
+        if is_async or policy is ExecPolicy.TASK:  # IMPL-3 [POL-MIX-1, POL-MIX-2]
+            make = fn if is_async else functools.partial(_call_sync, fn)
+            return functools.partial(self._start_task, make, label), False
+        return functools.partial(self._start_thread, fn, label), False
 
     def unsubscribe(self, event_type: type[_E], fn: Callable[[_E], Any]) -> None:
-        """Remove every registration of `fn` for `event_type`; a no-op if there is none.
-
-        Handlers match by equality, so `obj.method` unsubscribes a registration made
-        with another binding of the same method on the same object.
-        """
-        _check_event_type("EventBus.unsubscribe()", event_type)
+        """Remove every registration of `fn`, or of a handler equal to it, for `event_type`."""
+        _check_subscription("EventBus.unsubscribe()", event_type)
         with self._lock:
-            old = self._routes.get(event_type)
-            if old is None:
+            subscribers = self._subscribers.get(event_type)
+            if subscribers is None:
                 return  # [EXT-UNSUB-2]
-            self._set_route(event_type, tuple(s for s in old.subs if not (s.fn is fn or s.fn == fn)))
+            subscribers.remove_handler(fn)  # [EXT-UNSUB-1] duplicates included, matched by `==`
+            self._forget_if_empty(subscribers, event_type)
 
-    def _set_route(self, event_type: type[Event], subs: tuple[_Sub, ...]) -> None:
-        # Caller holds _lock. An empty route is removed, so a missing key means "no subscribers".
-        if subs:
-            self._routes[event_type] = _route(subs)
-        else:
-            self._routes.pop(event_type, None)
-
-    def _claim_once(self, event_type: type[Event], sub: _Sub) -> bool:
-        """Fire a `once` latch; False if another dispatch already ran this registration [EXT-ONCE-1]."""
-        latch = sub.once
-        assert latch is not None
+    def _claim(self, registration: _Registration) -> bool:
+        """Remove a `once` registration before it runs; False if a dispatch already did [EXT-ONCE-1, EXT-ONCE-2]."""
         with self._lock:
-            if latch.fired:
+            subscribers = self._subscribers.get(registration.event_type)
+            if subscribers is None or not subscribers.remove(registration):
                 return False
-            latch.fired = True
-            old = self._routes.get(event_type)
-            if old is not None and sub in old.subs:
-                self._set_route(event_type, tuple(s for s in old.subs if s is not sub))
+            self._forget_if_empty(subscribers, registration.event_type)
             return True
 
-    # -- publishing ----------------------------------------------------------
+    def _forget_if_empty(self, subscribers: _Subscribers, event_type: type[Event]) -> None:
+        # [LEAK-3, LEAK-4] nothing of a removed handler, nor of a type without handlers, is kept
+        if not subscribers.registrations:
+            del self._subscribers[event_type]
+
+    def _snapshot(self, subscribers: _Subscribers) -> tuple[_Step, ...]:
+        with self._lock:
+            return subscribers.steps()
+
+    # -- publishing ------------------------------------------------------------------------------
 
     async def publish(self, event: Event) -> None:
         """Dispatch `event` to the handlers of `type(event)`; return once every INLINE handler has finished.
 
-        The first exception of an INLINE handler propagates unwrapped and ends the
-        dispatch; TASK and THREADPOOL failures are logged, never raised.
+        The worker dispatches the posted events with this very method [POST-4].
         """
-        # [PUB-1] exact type only, so base-class handlers get nothing (IMPL-1) [PUB-2, PUB-3].
-        # Reading the route is the snapshot [PUB-5]: routes are immutable tuples.
-        route = self._routes.get(type(event))
-        if route is None:
-            # Only Event subclasses become keys, so a hit proves `event` is an Event:
-            # the type and closed checks cost nothing on the hot path.
-            self._check_publishable(event, "publish")
-            return  # [PUB-4]
-        plain = route.plain
-        if plain is not None:
-            for fn in plain:
-                fn(event)  # [POL-INLINE-2] in place, on the loop's thread; [ERR-1] raises through
-            return
-        awaited = route.awaited
-        if awaited is not None:
-            for fn in awaited:
-                await fn(event)  # [POL-INLINE-1, POL-ORDER-1] one after another; [ERR-1] raises through
-            return
-        pending = self._pending
-        loop: asyncio.AbstractEventLoop | None = None
-        spawn = route.spawn
-        if spawn is not None:
-            loop = asyncio.get_running_loop()
-            for fn, label in spawn:
-                try:
-                    coro = fn(event)
-                except Exception as exc:  # raised by the call itself, before any await [ERR-3]
-                    _log.error("%s raised; the publisher was not affected", label, exc_info=exc)
-                    continue
-                task = loop.create_task(coro, name=label)  # as in the general loop below
-                pending.add(task)
-                task.add_done_callback(self._on_task_done)
-            return
-        event_type = type(event)
-        for sub in route.subs:
-            if sub.once is not None and not self._claim_once(event_type, sub):
-                continue
-            run = sub.run
-            if run == _SYNC_INLINE:
-                sub.fn(event)  # [POL-INLINE-2]
-            elif run == _ASYNC_INLINE:
-                await sub.fn(event)  # [POL-INLINE-1, POL-ORDER-1] one after another; [ERR-1] raises through
-            else:
-                if loop is None:
-                    loop = asyncio.get_running_loop()
-                if run == _SYNC_THREAD:
-                    # [POL-THREAD-1..3] off the loop's thread, not awaited; IMPL-10: the default executor.
-                    future = loop.run_in_executor(None, _call_in_thread, sub, event)
-                    pending.add(future)
-                    future.add_done_callback(pending.discard)
-                    continue
-                if run == _ASYNC_TASK:
-                    try:
-                        coro = sub.fn(event)
-                    except Exception as exc:  # raised by the call itself, before any await
-                        _log.error("%s raised; the publisher was not affected", sub.label, exc_info=exc)  # [ERR-3]
-                        continue
-                else:
-                    coro = _call_sync(sub.fn, event)  # [POL-MIX-1] a sync TASK handler is called once, in the task
-                # [POL-TASK-1, POL-TASK-2] started, not awaited. [POL-TASK-3] the loop keeps only
-                # weak references to tasks: hold one until the done-callback drops it.
-                task = loop.create_task(coro, name=sub.label)
-                pending.add(task)
-                task.add_done_callback(self._on_task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        # A done-callback rather than a `finally` in the coroutine: it also runs for a
-        # task cancelled before it started, and costs no wrapper coroutine per handler.
-        self._pending.discard(task)
-        if not task.cancelled():
-            exc = task.exception()
-            if exc is not None:
-                # [ERR-3, ERR-5] logged with the exception attached; never raised to the publisher.
-                _log.error("%s raised; the publisher was not affected", task.get_name(), exc_info=exc)
-
-    def _check_publishable(self, event: object, method: str) -> None:
         if not isinstance(event, Event):
-            raise _not_an_event(event, method)  # [ROB-1]
+            raise _not_an_event(event, "publish")  # [ROB-1]
         if self._closed:
             raise EventBusClosedError()  # [LIFE-2]
+        subscribers = self._subscribers.get(type(event))  # [PUB-1] the exact type (IMPL-1) [PUB-2, PUB-3]
+        if subscribers is None:
+            return  # [PUB-4]
+        # [PUB-5] an immutable snapshot: subscriptions made during the dispatch do not change it.
+        for call, awaited, once in subscribers.snapshot or self._snapshot(subscribers):
+            if once is not None and not self._claim(once):
+                continue  # [EXT-ONCE-1] another dispatch has run it
+            result = call(event)  # [POL-INLINE-2]; TASK and THREADPOOL handlers are started [POL-TASK-2, POL-THREAD-3]
+            if awaited:
+                await result  # [POL-INLINE-1, POL-ORDER-1]; [ERR-1] an exception ends the dispatch (IMPL-2)
+
+    def _start_task(self, make: _Handler, label: str, event: Event) -> None:
+        try:
+            coroutine = make(event)
+        except Exception:  # raised by the call itself, before any coroutine existed [ERR-3, ERR-5]
+            _log.exception("%s raised; the publisher was not affected", label)
+            return
+        self._track(asyncio.get_running_loop().create_task(coroutine, name=label))  # [POL-TASK-1, POL-TASK-4]
+
+    def _start_thread(self, fn: _Handler, label: str, event: Event) -> None:
+        job = asyncio.get_running_loop().run_in_executor(None, _call_in_thread, fn, label, event)  # [POL-THREAD-1]
+        self._pending.add(job)
+        job.add_done_callback(self._pending.discard)
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._pending.add(task)  # [POL-TASK-3] the loop keeps only a weak reference to a task
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)  # [LEAK-2] and not a moment longer
+        if not task.cancelled() and task.exception() is not None:  # [ERR-3, ERR-5]; a cancellation is not [CAN-4]
+            _log.error("%s raised; the publisher was not affected", task.get_name(), exc_info=task.exception())
 
     def publish_sync(self, event: Event) -> None:
         """Publish from a plain `def`.
 
-        On a running loop, schedule `publish(event)` as a task and return at once;
-        its failure is logged. With no running loop, run it to completion with
-        `asyncio.run`, which also waits for the TASK and THREADPOOL handlers it
-        started, since that loop ends on return.
+        On a running loop, start `publish(event)` in a task and return [EXT-SYNC-2]; otherwise run it
+        with `asyncio.run` until it and the handlers it started have finished [EXT-SYNC-1, EXT-SYNC-3].
         """
-        self._check_publishable(event, "publish_sync")
+        if not isinstance(event, Event):
+            raise _not_an_event(event, "publish_sync")  # [ROB-1]
+        if self._closed:
+            raise EventBusClosedError()  # [LIFE-2]
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(self._publish_and_settle(event))  # [EXT-SYNC-1]
-            return
-        # [EXT-SYNC-2] a task held and logged like a TASK handler's.
-        task = loop.create_task(self.publish(event), name=f"EventBus.publish_sync({type(event).__name__})")
-        self._pending.add(task)
-        task.add_done_callback(self._on_task_done)
+            asyncio.run(self._publish_and_settle(event))
+        else:
+            self._track(loop.create_task(self.publish(event), name=f"EventBus.publish_sync({type(event).__name__})"))
 
     async def _publish_and_settle(self, event: Event) -> None:
         try:
             await self.publish(event)
         finally:
-            # asyncio.run cancels what is left when this returns: let the fire-and-forget
-            # handlers this loop started finish instead of cancelling them unrun.
             loop = asyncio.get_running_loop()
-            while mine := [f for f in list(self._pending) if f.get_loop() is loop]:
-                await asyncio.wait(mine)
+            while started := [job for job in list(self._pending) if job.get_loop() is loop]:
+                await asyncio.wait(started)
 
-    # -- the queue and its worker -----------------------------------------------
+    # -- the queue and its worker ----------------------------------------------------------------
 
     def post(self, event: Event) -> None:
-        """Queue `event` for the worker and return at once; callable from any thread.
+        """Queue `event` for the worker and return at once; callable from any thread [POST-1, POST-2].
 
-        Raises `EventBusError` when no worker is running or it is stopping,
-        `EventBusQueueFullError` when the queue is full, and `EventBusClosedError`
-        after `aclose()`: an event is queued or refused, never dropped.
+        Raises `EventBusError` when no worker is running or it is stopping, `EventBusQueueFullError`
+        when the queue is full, `EventBusClosedError` after `aclose()`: an event is queued or refused.
         """
-        # [POST-1] a plain def that never runs a handler itself.
         if not isinstance(event, Event):
-            raise _not_an_event(event, "post")  # [ROB-2] in the caller, not later in the worker
-        # [POST-2, ROB-6] one lock orders producers of every thread; each producer's events stay FIFO [POST-3].
-        with self._qlock:
-            if self._state != _RUNNING:
-                raise self._refusal()
-            if self._max and len(self._queue) >= self._max:
-                # [POST-7, POST-8] raised here, in the caller's thread; IMPL-7: only events not yet taken count.
-                raise EventBusQueueFullError(
-                    f"EventBus.post(): the queue is full (max_queue_size={self._max}); the event was not "
-                    "queued: retry later, await bus.publish(event) instead, or raise max_queue_size"
-                )
+            raise _not_an_event(event, "post")  # [ROB-2]
+        with self._lock:  # [ROB-6] one lock, so each producer's events stay in order [POST-3]
+            if self._closed:
+                raise EventBusClosedError()  # [LIFE-3]
+            if self._stopping:  # [WRK-4] IMPL-5: so that the drain ends
+                raise EventBusError("EventBus.post(): the worker is stopping; the event was not queued")
+            if self._worker is None:  # [POST-5, POST-6, EXT-ERR-3] IMPL-4
+                raise EventBusError("EventBus.post(): no worker is running: await bus.start_worker() first")
+            if self._max_queue_size and len(self._queue) >= self._max_queue_size:  # [POST-7, POST-8, POST-9] IMPL-7
+                raise EventBusQueueFullError(f"EventBus.post(): the queue is full ({self._max_queue_size} events)")
             self._queue.append(event)
-            idle = self._idle
-            if idle is None:
-                return  # the worker is busy and will find the event on its own
-            self._idle = None
-            loop, thread = self._worker_loop, self._worker_thread
-        assert loop is not None
-        self._wake(idle, loop, thread)
-
-    def _refusal(self) -> EventBusError:
-        # Caller holds _qlock.
-        if self._closed:
-            return EventBusClosedError()  # [LIFE-3]
-        if self._state == _STOPPING:
-            # [WRK-4] IMPL-5: refusing keeps the drain finite and loses nothing silently.
-            return EventBusError(
-                "EventBus.post(): the worker is stopping (stop_worker() or aclose() was called); the event "
-                "was not queued: await bus.start_worker() again, or use await bus.publish(event)"
-            )
-        # [POST-5, POST-6, EXT-ERR-3] IMPL-4: raise rather than buffer.
-        return EventBusError(
-            "EventBus.post(): no worker is running: await bus.start_worker() first, or use await bus.publish(event)"
-        )
-
-    @staticmethod
-    def _wake(idle: asyncio.Future[None], loop: asyncio.AbstractEventLoop, thread: int) -> None:
-        try:
-            if threading.get_ident() == thread:
-                _resolve(idle)
-            else:
-                loop.call_soon_threadsafe(_resolve, idle)
-        except RuntimeError as exc:
-            raise EventBusError(
-                "the event loop the worker was started on is closed; await bus.stop_worker() or "
-                "bus.aclose(), then start the worker on a running loop"
-            ) from exc
+            wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None:
+            _wake(wakeup)
 
     async def start_worker(self) -> None:
-        """Start the worker on the running loop; a no-op if it is already running."""
+        """Start the worker on the running loop [WRK-7]; a no-op if it is running [WRK-1]."""
         loop = asyncio.get_running_loop()
         while True:
-            with self._qlock:
+            with self._lock:
                 if self._closed:
-                    raise EventBusClosedError()
-                old = self._worker
-                if self._state == _IDLE:
-                    # [WRK-7] posted events are dispatched on this loop, whatever thread posted them.
-                    self._state = _RUNNING
-                    self._worker_loop = loop
-                    self._worker_thread = threading.get_ident()
-                    break
-                if self._state == _RUNNING:
-                    return  # [WRK-1]
-            # A stopping worker is still draining: let it finish, then start anew [WRK-5].
-            if old is None:
-                await asyncio.sleep(0)  # another thread is between states; look again
-                continue
-            if old is asyncio.current_task():
-                raise EventBusError(
-                    "start_worker() was awaited by a handler running on the worker that is stopping; "
-                    "start the worker again after stop_worker() has returned"
-                )
-            await self._join(old)
-        # Created outside the lock: an eager task factory would run the worker at once, and it takes the lock.
-        try:
-            task = loop.create_task(self._work(), name="reference.event_bus worker")
-        except BaseException:
-            with self._qlock:
-                self._state = _IDLE
-            raise
-        with self._qlock:
-            self._worker = task
-        # A done-callback, not a `finally`: it also runs for a worker cancelled before it started.
-        task.add_done_callback(self._release_worker)
+                    raise EventBusClosedError()  # [EXT-CLOSE-2]
+                if self._worker is None:
+                    # Under the lock, which is re-entrant: an eager task factory runs the worker right here.
+                    self._worker = loop.create_task(self._work(), name="reference.event_bus worker")
+                    self._worker.add_done_callback(self._worker_done)
+                if not self._stopping:
+                    return
+                stopping = self._worker
+            if stopping is asyncio.current_task():
+                raise EventBusError("a handler on the stopping worker cannot start the worker again")
+            await self._join(stopping)  # [WRK-5] the old worker finishes its drain, then a new one starts
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        queue, lock, routes = self._queue, self._qlock, self._routes
-        # The shortcut below does what EventBus.publish does; a subclass overriding publish gets its own.
-        shortcut = type(self).publish is EventBus.publish
         while True:
-            with lock:
-                batch = len(queue)
-                if not batch:
-                    if self._state == _STOPPING:
-                        return  # [WRK-2] everything queued before stop_worker() has been dispatched
-                    idle = self._idle = loop.create_future()
-            if not batch:
-                await idle
+            with self._lock:
+                if self._queue:
+                    wakeup = None
+                elif self._stopping:
+                    return  # [WRK-2] every event posted before stop_worker() has been dispatched
+                else:
+                    wakeup = self._wakeup = loop.create_future()
+            if wakeup is not None:
+                await wakeup
                 continue
-            for _ in range(batch):
-                # One at a time: an event counts toward max_queue_size until taken (IMPL-7). Only
-                # the worker takes events, and popleft is atomic, so this needs no lock.
-                event = queue.popleft()
+            # Taken one at a time, so an event counts toward max_queue_size until taken (IMPL-7).
+            for _ in range(len(self._queue)):
                 try:
-                    route = routes.get(type(event)) if shortcut else None
-                    plain = route.plain if route is not None else None
-                    if plain is not None:
-                        # What publish does for such a route, without making a coroutine per event.
-                        for fn in plain:
-                            fn(event)
-                    else:
-                        await self.publish(event)  # [POST-4] exactly as publish would, policies and all
-                except Exception as exc:
-                    # [WRK-6] an INLINE failure is logged and the worker goes on.
-                    _log.error(
-                        "event handler raised while the worker dispatched %s", type(event).__name__, exc_info=exc
-                    )
-            if queue:
-                # Events came in during the batch. Sync handlers that post on every event would
-                # otherwise keep the worker from ever suspending, and stop_worker() from ever
-                # running [WRK-4]: give the rest of the loop a turn between batches.
-                await asyncio.sleep(0)
+                    await self.publish(self._queue.popleft())  # [POST-4, WRK-7]
+                except Exception:
+                    _log.exception("a handler of a posted event raised; the worker goes on")  # [WRK-6]
+            if self._queue:
+                await asyncio.sleep(0)  # handlers that post on every event must not starve the loop [WRK-4]
 
-    def _release_worker(self, task: asyncio.Task[None]) -> None:
-        with self._qlock:
-            if self._worker is not task:
-                return
-            self._worker = None
-            self._worker_loop = None
-            self._idle = None
-            self._state = _IDLE
-            left = len(self._queue)
-        if left:
-            # Only a worker cancelled mid-queue (e.g. its loop shut down) gets here; the events are kept.
-            _log.warning(
-                "the event bus worker ended with %d posted events not yet dispatched; "
-                "they are dispatched if the worker is started again",
-                left,
-            )
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        with self._lock:
+            if self._worker is worker:
+                self._worker, self._wakeup, self._stopping = None, None, False
 
-    async def _join(self, task: asyncio.Task[None]) -> None:
-        """Wait until the worker `task` has ended, from any loop, without cancelling it."""
-        worker_loop = task.get_loop()
-        if worker_loop is asyncio.get_running_loop():
-            await asyncio.wait((task,))
-        elif not worker_loop.is_closed():
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.wait((task,)), worker_loop))
-        # else: a closed loop never runs the worker again; release it so the bus can go on.
-        self._release_worker(task)
+    async def _join(self, worker: asyncio.Task[None]) -> None:
+        """Wait until `worker` has ended, without cancelling it, from whichever loop."""
+        loop = worker.get_loop()
+        if loop is asyncio.get_running_loop():
+            await asyncio.wait({worker})
+        elif not loop.is_closed():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.wait({worker}), loop))
+        self._worker_done(worker)  # a worker whose loop is closed never ends: forget it
 
     async def stop_worker(self) -> None:
-        """Stop the worker after it has dispatched every event posted before this call.
+        """Stop the worker once it has dispatched every event posted before this call [WRK-2].
 
-        A no-op when no worker runs. Awaited by a handler running on the worker
-        itself, it only tells the worker to stop and returns: the worker cannot
-        wait for itself.
+        A no-op when no worker is running [WRK-3].
         """
-        with self._qlock:
-            if self._state == _IDLE:
-                return  # [WRK-3]
-            # [WRK-4] from now on post refuses, so the drain ends even if handlers keep posting.
-            self._state = _STOPPING
-            task = self._worker
-            idle, self._idle = self._idle, None
-            loop, thread = self._worker_loop, self._worker_thread
-        if idle is not None and loop is not None:
-            self._wake(idle, loop, thread)
-        if task is None or task is asyncio.current_task():
-            return
-        await self._join(task)  # [WRK-2]
+        with self._lock:
+            worker, wakeup, self._wakeup = self._worker, self._wakeup, None
+            if worker is None:
+                return
+            self._stopping = True  # [WRK-4] post refuses from now on, so the drain ends
+        if wakeup is not None:
+            with contextlib.suppress(RuntimeError):  # the worker's loop is closed: _join forgets the worker
+                _wake(wakeup)
+        if worker is not asyncio.current_task():
+            await self._join(worker)
 
     async def aclose(self) -> None:
-        """Drain and stop the worker, then close the bus and drop every subscriber; idempotent.
+        """Drain and stop the worker, then close the bus and drop every subscriber; idempotent [EXT-CLOSE-1].
 
-        It does not wait for TASK or THREADPOOL handlers still running (IMPL-9).
+        It does not wait for the TASK and THREADPOOL handlers still running (IMPL-9).
         """
-        # [EXT-CLOSE-1] drain first: handlers of the queued events may still publish.
         await self.stop_worker()
-        left = 0
-        with self._lock, self._qlock:
-            self._closed = True  # before clearing: a publish that then finds no route sees it closed [LIFE-2]
-            self._routes.clear()
-            # A worker still registered here is the caller's own (a handler on the worker awaited
-            # aclose): it goes on taking the queued events, which now fail as the bus is closed.
+        with self._lock:
+            self._closed = True  # [LIFE-2, LIFE-3]
+            self._subscribers.clear()  # [EXT-CLOSE-3]
             if self._worker is None:
-                left = len(self._queue)
-                self._queue.clear()
-        if left:
-            _log.warning("aclose() discarded %d posted events that a cancelled worker never dispatched", left)
+                self._queue.clear()  # left by a worker that was cancelled: nothing will dispatch them
 
+
+# -- the decorator and auto-subscription ----------------------------------------------------------
 
 _MARKS = "__reference_subscriptions__"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Mark:
-    """One `@subscribe` mark: the arguments of the decorator."""
+    """The arguments of one `@subscribe`."""
 
     event_type: type[Event]
     priority: int
@@ -729,74 +508,47 @@ class _Mark:
 
 
 def subscribe(
-    event_type: type[Event],
-    *,
-    priority: int = 0,
-    policy: ExecPolicy = ExecPolicy.INLINE,
-    once: bool = False,
+    event_type: type[Event], *, priority: int = 0, policy: ExecPolicy = ExecPolicy.INLINE, once: bool = False
 ) -> Callable[[_F], _F]:
     """Mark a method as a handler of `event_type`, for `AutoSubscriberMixin` to register.
 
-    The decorator returns the same function, still callable as before, and
-    registers nothing itself. Marks stack: a method may handle several types.
+    It returns the function itself [SUB-1]; marks stack, for several event types [SUB-6].
     """
-    _check_subscription("@subscribe()", event_type, priority, policy, once)  # [ROB-5] at decoration time
+    _check_subscription("@subscribe()", event_type, priority, policy, once)  # [ROB-5]
     mark = _Mark(event_type, priority, policy, once)
 
     def mark_handler(fn: _F) -> _F:
         target: Any = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
         if not callable(target):
             raise TypeError(f"@subscribe() decorates functions and methods, got {fn!r}")
-        # [SUB-6] marks accumulate; applied bottom-up, so the innermost is registered first.
         setattr(target, _MARKS, (*getattr(target, _MARKS, ()), mark))
-        return fn  # [SUB-1] the very same object
+        return fn
 
     return mark_handler
 
 
-def _marked_handlers(cls: type) -> list[tuple[Any, tuple[_Mark, ...]]]:
-    """The class attributes carrying `@subscribe` marks, as (descriptor, marks).
-
-    Read from the classes' namespaces along the MRO, so properties and other
-    attributes of the instance are never evaluated. A subclass's definition
-    overrides its base's (an override without marks unmarks the method); base
-    classes' methods come first, each class's in definition order.
-    """
+def _marked_handlers(instance: object) -> list[tuple[_Handler, _Mark]]:
+    """The marked methods of `instance`, bound; read from its classes, so that no property is evaluated."""
     attrs: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        attrs.update(vars(klass))
+    for klass in reversed(type(instance).__mro__):
+        attrs.update(vars(klass))  # a subclass's definition overrides its base's, marked or not
     found = []
     for attr in attrs.values():
         func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
-        marks = vars(func).get(_MARKS, ()) if inspect.isfunction(func) else ()
-        if marks:
-            found.append((attr, marks))
+        for mark in vars(func).get(_MARKS, ()) if inspect.isfunction(func) else ():
+            found.append((attr.__get__(instance, type(instance)), mark))
     return found
 
 
 class AutoSubscriberMixin:
-    """Mix into a component: its `@subscribe` methods are registered when the container creates an instance.
-
-    Nothing is registered when the class is defined or imported [SUB-4]; each
-    instance registers its own bound methods [SUB-5].
-    """
+    """Mix into a component: the container registers the `@subscribe` methods of each instance [SUB-4, SUB-5]."""
 
     def _autosubscribe(self, bus: EventBus) -> None:
-        """Register this instance's marked methods on `bus` (called by the container) [SUB-2, SUB-3]."""
-        registered: list[tuple[EventBus, type[Event], _Handler]] = vars(self).setdefault(
-            "_reference_autosubscriptions", []
-        )
-        for attr, marks in _marked_handlers(type(self)):
-            handler = attr.__get__(self, type(self))
-            for mark in marks:
-                # [EXT-SUB-1] the mark's priority, policy and once apply.
-                bus.subscribe(mark.event_type, handler, priority=mark.priority, policy=mark.policy, once=mark.once)
-                registered.append((bus, mark.event_type, handler))
+        """Register the marked methods on `bus`; the container calls it [SUB-2, SUB-3, EXT-SUB-1]."""
+        for handler, mark in _marked_handlers(self):
+            bus.subscribe(mark.event_type, handler, priority=mark.priority, policy=mark.policy, once=mark.once)
 
     def _autounsubscribe(self, bus: EventBus) -> None:
-        """Remove what `_autosubscribe(bus)` registered (called by the container at cleanup) [EXT-MIX-1]."""
-        registered: list[tuple[EventBus, type[Event], _Handler]] = vars(self).get("_reference_autosubscriptions", [])
-        mine = [entry for entry in registered if entry[0] is bus]
-        registered[:] = [entry for entry in registered if entry[0] is not bus]
-        for _, event_type, handler in mine:
-            bus.unsubscribe(event_type, handler)
+        """Unregister the marked methods from `bus` (equal bindings match); the container calls it [EXT-MIX-1]."""
+        for handler, mark in _marked_handlers(self):
+            bus.unsubscribe(mark.event_type, handler)

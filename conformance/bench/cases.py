@@ -6,13 +6,18 @@ operations (or as close to `n` as the case's shape allows, reported as `ops`),
 and tears down untimed. Baselines and implementations use handlers of the same kind and
 the same end-point, so only the dispatch mechanism differs:
 
-- INLINE cases time `await publish(event)`; the handlers do nothing, and a
-  separate check (`Case.check`) proves beforehand that each registration runs.
+- INLINE cases time `await publish(event)` after one untimed publish of each
+  event type (a bus may prepare a type's dispatch at its first publish); the
+  handlers do nothing, and a separate check (`Case.check`) proves beforehand
+  that each registration runs.
 - TASK cases time until every handler has run: the handlers count, and after
   each `publish` the timing coroutine yields to the loop until the count is
   reached (for a bus whose `publish` already waits for its TASK handlers, as
   pico-ioc 2.5.2's does, the count is reached when `publish` returns).
 - THREADPOOL and worker cases time until the handler has signalled the loop.
+- Scaling cases repeat a case at several sizes (handlers of one type, event
+  types, handlers already registered, events queued at once); `Case.group` and
+  `Case.size` tie them together for the scaling table.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
@@ -41,6 +47,10 @@ class BenchError(Exception):
     """An implementation did not do what a case needs; the case is reported as failed for it."""
 
 
+class NotMeasured(BenchError):
+    """A case cannot be measured on an implementation within the bench's budget; this does not fail the run."""
+
+
 @dataclass(frozen=True)
 class Case:
     """One benchmark case."""
@@ -59,6 +69,14 @@ class Case:
     """Proves, untimed, that the implementation delivers what the timed run assumes."""
     scaled: bool = True
     """Whether `--scale` applies to `ops` (the post-and-worker cases take `--events` as is)."""
+    group: str | None = None
+    """The scaling series the case belongs to, e.g. "publish to N sync INLINE handlers"."""
+    size: int | None = None
+    """The case's N within its group."""
+    per_size: bool = False
+    """Whether the scaling table divides the time by `size` (ns per handler rather than per publish)."""
+    teardown: Callable[[Implementation], Awaitable[None]] | None = None
+    """Releases what `check` prepared for the samples (a bus with many handlers), after the last round."""
 
 
 class _Count:
@@ -171,6 +189,7 @@ def _inline_case(k: int, is_async: bool) -> Case:
                 impl.add_handler(bus, event_type, noop(), policy="INLINE")
             publish = bus.publish
             event = event_type()
+            await publish(event)  # untimed: a bus may prepare a type's dispatch at its first publish
             start = perf_counter_ns()
             for _ in range(n):
                 await publish(event)
@@ -195,13 +214,16 @@ def _inline_case(k: int, is_async: bool) -> Case:
     loop_does = "awaits them" if is_async else "calls them"
     return Case(
         key=f"inline-{kind}-{k}",
-        title=f"publish, {k} {kind} INLINE {plural}",
+        title=f"publish, {k:,} {kind} INLINE {plural}",
         unit="publish",
-        ops=20_000 if k == 1 else 5_000,
+        ops={1: 20_000, 10: 5_000, 100: 1_000}.get(k, 200),
         baseline_label=f"an `async def` that {loop_does} in a loop",
         baseline=baseline,
         measure=measure,
         check=check,
+        group=f"publish to N {kind} INLINE handlers of one type, ns per handler",
+        size=k,
+        per_size=True,
     )
 
 
@@ -648,6 +670,282 @@ def _component_case() -> Case:
     )
 
 
+# -- scaling: event types, handlers already registered, queue depth ----------------------
+
+SIZES = (10, 100, 1_000, 10_000, 30_000)
+"""Handlers already registered in the subscribe and unsubscribe cases (`--sizes`)."""
+
+EVENT_TYPES = 10_000
+"""Event types of the many-types case, one handler each."""
+
+DEPTHS = (1, 100, 10_000)
+"""Events posted at once, before waiting for the worker, in the queue-depth cases."""
+
+SETUP_BUDGET = 15.0
+"""Seconds an implementation may take to register a case's handlers; beyond, it is not measured (not a failure)."""
+
+SAMPLE_BUDGET_NS = 50_000_000
+"""Timed work after which a subscribe or unsubscribe sample stops early (after at least `MIN_OPS` operations)."""
+
+MIN_OPS = 20
+"""Operations a subscribe or unsubscribe sample times at least, whatever `SAMPLE_BUDGET_NS` says."""
+
+
+def _many_types_case(count: int) -> Case:
+    """Publishing on a bus with `count` event types, one handler each: every publish is of another type."""
+    made: dict[type, list[type]] = {}
+
+    def types_of(base: type) -> list[type]:
+        if base not in made:
+            made[base] = [type(f"BenchEvent{i}", (base,), {}) for i in range(count)]
+        return made[base]
+
+    async def baseline(n: int) -> Sample:
+        handler = _noop_sync()
+        registry = {kind: [handler] for kind in types_of(_PlainEvent)}
+        events = [kind() for kind in types_of(_PlainEvent)]
+
+        async def dispatch(event: Any) -> None:
+            for fn in registry.get(type(event), ()):
+                fn(event)
+
+        rounds = max(1, n // count)
+        start = perf_counter_ns()
+        for _ in range(rounds):
+            for event in events:
+                await dispatch(event)
+        return perf_counter_ns() - start, rounds * count
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        bus = impl.new_bus()
+        try:
+            handler = _noop_sync()
+            for kind in types_of(impl.event_type):
+                impl.add_handler(bus, kind, handler, policy="INLINE")
+            publish = bus.publish
+            events = [kind() for kind in types_of(impl.event_type)]
+            for event in events:
+                await publish(event)  # untimed: a bus may prepare a type's dispatch at its first publish
+            rounds = max(1, n // count)
+            start = perf_counter_ns()
+            for _ in range(rounds):
+                for event in events:
+                    await publish(event)
+            return perf_counter_ns() - start, rounds * count
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        bus = impl.new_bus()
+        try:
+            count_ = _Count()
+            handler = _counting_sync(count_)
+            for kind in types_of(impl.event_type):
+                impl.add_handler(bus, kind, handler, policy="INLINE")
+            for kind in types_of(impl.event_type):
+                await asyncio.wait_for(bus.publish(kind()), CHECK_TIMEOUT)
+            _expect(f"runs of the handler after one publish of each of {count:,} types", count, count_.n)
+        finally:
+            await _closing(impl, bus)
+
+    return Case(
+        key=f"types-{count}",
+        title=f"publish, 1 sync INLINE handler, {count:,} event types registered",
+        unit="publish",
+        ops=2 * count,
+        baseline_label="a dict from type to a list of handlers, read by an `async def`",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+    )
+
+
+async def _registered(impl: Implementation, size: int) -> tuple[Any, Any, _Count]:
+    """A new bus with `size` counting INLINE handlers of one event type; NotMeasured if that is too slow."""
+    bus = impl.new_bus()
+    event_type = _event_type(impl)
+    count = _Count()
+    started = time.monotonic()
+    for i in range(size):
+        impl.add_handler(bus, event_type, _counting_sync(count), policy="INLINE")
+        if i % 256 == 255 and time.monotonic() - started > SETUP_BUDGET:
+            await _closing(impl, bus)
+            raise NotMeasured(f"registering {size:,} handlers takes over {SETUP_BUDGET:g} s ({i + 1:,} done)")
+    return bus, event_type, count
+
+
+def _registration_case(op: str, size: int) -> Case:
+    """The cost of one more subscribe (or of one unsubscribe) on a bus already holding `size` handlers of the type.
+
+    Each operation is undone, untimed, before the next, so the bus holds `size`
+    handlers whenever one is timed. The bus is built once per implementation, by
+    the check, and kept for the samples.
+    """
+    subscribing = op == "subscribe"
+    prepared: dict[str, tuple[Any, Any]] = {}
+
+    def timed(add: Callable[[], Any], remove: Callable[[], Any], n: int) -> Sample:
+        elapsed = 0
+        for done in range(1, n + 1):
+            if subscribing:
+                start = perf_counter_ns()
+                add()
+                elapsed += perf_counter_ns() - start
+                remove()
+            else:
+                add()
+                start = perf_counter_ns()
+                remove()
+                elapsed += perf_counter_ns() - start
+            if elapsed > SAMPLE_BUDGET_NS and done >= MIN_OPS:
+                return elapsed, done
+        return elapsed, n
+
+    async def baseline(n: int) -> Sample:
+        registry: dict[Any, list[Any]] = {_PlainEvent: [_noop_sync() for _ in range(size)]}
+        extra = _noop_sync()
+        return timed(
+            lambda: registry.setdefault(_PlainEvent, []).append(extra), lambda: registry[_PlainEvent].remove(extra), n
+        )
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        bus, event_type = prepared[impl.name]
+        extra = _noop_sync()
+        return timed(lambda: impl.add_handler(bus, event_type, extra), lambda: bus.unsubscribe(event_type, extra), n)
+
+    async def check(impl: Implementation) -> None:
+        bus, event_type, count = await _registered(impl, size)
+        try:
+            extra = _Count()
+            handler = _counting_sync(extra)
+            impl.add_handler(bus, event_type, handler)
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            bus.unsubscribe(event_type, handler)
+            await asyncio.wait_for(bus.publish(event_type()), CHECK_TIMEOUT)
+            _expect(f"runs of {size:,} handlers over two publishes", 2 * size, count.n)
+            _expect("runs of one more handler, subscribed for the first publish only", 1, extra.n)
+        except BaseException:
+            await _closing(impl, bus)
+            raise
+        prepared[impl.name] = bus, event_type
+
+    async def teardown(impl: Implementation) -> None:
+        bus, _ = prepared.pop(impl.name)
+        await _closing(impl, bus)
+
+    return Case(
+        key=f"{op}-{size}",
+        title=f"{op} one more handler, {size:,} registered for its type",
+        unit=op,
+        ops=2_000,
+        baseline_label="a list per type: `append`, `list.remove`",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+        group=f"{op} one more handler with N registered for its type, ns per {op}",
+        size=size,
+        teardown=teardown,
+    )
+
+
+class _Bursts:
+    """A handler that resolves a future once it has seen the events of the current burst."""
+
+    __slots__ = ("count", "done", "loop", "target")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.count = 0
+        self.target = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def arm(self, events: int) -> asyncio.Future[None]:
+        self.target += events
+        self.done = self.loop.create_future()
+        return self.done
+
+    def handler(self, event: Any) -> None:
+        self.count += 1
+        if self.count == self.target:
+            self.done.set_result(None)
+
+
+async def _bursts(post: Callable[[Any], Any], event: Any, bursts: _Bursts, depth: int, rounds: int) -> int:
+    """Post `rounds` bursts of `depth` events, waiting for the handler after each; the ns it took."""
+    start = perf_counter_ns()
+    for _ in range(rounds):
+        done = bursts.arm(depth)
+        for _ in range(depth):
+            post(event)
+        await asyncio.wait_for(done, CHECK_TIMEOUT + depth / 1_000)
+    return perf_counter_ns() - start
+
+
+def _depth_case(depth: int) -> Case:
+    """Post `depth` events from the loop's thread, then wait until the worker has dispatched them; repeat."""
+
+    async def baseline(n: int) -> Sample:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        bursts = _Bursts(loop)
+        handler = bursts.handler
+
+        async def worker() -> None:
+            while True:
+                event = await queue.get()
+                try:
+                    handler(event)
+                except Exception:
+                    _log.exception("handler failed")
+
+        task = loop.create_task(worker())
+        await _one_turn()
+        rounds = max(1, n // depth)
+        try:
+            return await _bursts(queue.put_nowait, _PlainEvent(), bursts, depth, rounds), rounds * depth
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def measure(impl: Implementation, n: int) -> Sample:
+        bus = impl.new_bus()
+        try:
+            bursts = _Bursts(asyncio.get_running_loop())
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, bursts.handler, policy="INLINE")
+            await bus.start_worker()
+            rounds = max(1, n // depth)
+            return await _bursts(bus.post, event_type(), bursts, depth, rounds), rounds * depth
+        finally:
+            await _closing(impl, bus)
+
+    async def check(impl: Implementation) -> None:
+        bus = impl.new_bus()
+        try:
+            bursts = _Bursts(asyncio.get_running_loop())
+            event_type = _event_type(impl)
+            impl.add_handler(bus, event_type, bursts.handler, policy="INLINE")
+            await asyncio.wait_for(bus.start_worker(), CHECK_TIMEOUT)
+            await _bursts(bus.post, event_type(), bursts, min(depth, 100), 2)
+            _expect("runs of the handler after two bursts of posts", 2 * min(depth, 100), bursts.count)
+        finally:
+            await _closing(impl, bus)
+
+    plural = "event" if depth == 1 else "events"
+    return Case(
+        key=f"depth-{depth}",
+        title=f"post and worker, {depth:,} {plural} posted at once from the loop's thread, then awaited",
+        unit="event",
+        ops={1: 5_000, 100: 20_000}.get(depth, 5 * depth),
+        baseline_label="an `asyncio.Queue` and a worker task",
+        baseline=baseline,
+        measure=measure,
+        check=check,
+        group="post N events at once from the loop's thread and wait for the worker, ns per event",
+        size=depth,
+    )
+
+
 async def _close_containers(impl: Implementation, containers: Sequence[Any]) -> None:
     for container in containers:
         try:
@@ -656,13 +954,20 @@ async def _close_containers(impl: Implementation, containers: Sequence[Any]) -> 
             _log.warning("%s: closing a container failed: %r", impl.name, exc)
 
 
-def all_cases(events: int = 100_000) -> list[Case]:
-    """Every case, in table order; `events` is the count of the post-and-worker cases."""
+def all_cases(events: int = 100_000, sizes: Sequence[int] = SIZES) -> list[Case]:
+    """Every case, in table order.
+
+    `events` is the count of the post-and-worker cases, `sizes` the handlers
+    already registered in the subscribe and unsubscribe cases.
+    """
     return [
         _inline_case(1, is_async=False),
         _inline_case(10, is_async=False),
+        _inline_case(100, is_async=False),
+        _inline_case(1_000, is_async=False),
         _inline_case(1, is_async=True),
         _inline_case(10, is_async=True),
+        _many_types_case(EVENT_TYPES),
         _task_case(1),
         _task_case(10),
         _task_case(1, strict=True),
@@ -670,6 +975,9 @@ def all_cases(events: int = 100_000) -> list[Case]:
         _threadpool_case(),
         _worker_case(events, from_thread=False),
         _worker_case(events, from_thread=True),
+        *(_depth_case(depth) for depth in DEPTHS),
         _subscribe_case(),
+        *(_registration_case("subscribe", size) for size in sizes),
+        *(_registration_case("unsubscribe", size) for size in sizes),
         _component_case(),
     ]

@@ -11,11 +11,13 @@ from typing import TextIO
 from ..loading import ImplementationNotFoundError, load_implementation
 from ..runner import LOOPS
 from . import report
-from .cases import Case, all_cases
+from .cases import SIZES, Case, all_cases
 from .runner import CaseResult, Progress, run
 
 QUICK = {"repeat": 3, "scale": 0.02, "events": 2_000}
 """`--quick`: tiny counts, for a smoke run; figures from it mean little."""
+QUICK_SIZES = (10, 100)
+"""`--quick`: the handlers registered in the subscribe and unsubscribe cases."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,25 +36,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=float, help="multiply each case's operations per sample (default 1)")
     parser.add_argument("--events", type=int, help="events per sample in the post-and-worker cases (default 100000)")
     parser.add_argument(
+        "--sizes",
+        help="comma-separated handler counts already registered in the subscribe and unsubscribe cases "
+        f"(default {','.join(map(str, SIZES))})",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="tiny counts for a smoke run (3 rounds, 2%% of the operations, 2000 events); its figures mean little",
+        help="tiny counts for a smoke run (3 rounds, 2%% of the operations, 2000 events, sizes 10 and 100); "
+        "its figures mean little",
     )
     parser.add_argument("--cases", help="comma-separated case keys to run (default: all; see --list)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="the event loop (default asyncio)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the order of variants within a round")
     parser.add_argument("--json", metavar="PATH", help="also write the results, every sample included, as JSON")
-    parser.add_argument(
-        "--targets",
-        metavar="NAME",
-        help="judge this implementation against the reference bus's targets (default: reference, if measured)",
-    )
-    parser.add_argument(
-        "--against",
-        metavar="NAME",
-        help="the implementation the targets compare with (default: pico-ioc, if measured)",
-    )
     return parser
 
 
@@ -107,7 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat or int(quick.get("repeat", 11))
     scale = args.scale or float(quick.get("scale", 1.0))
     events = args.events or int(quick.get("events", 100_000))
-    cases = _select(all_cases(events), args.cases)
+    sizes: tuple[int, ...] = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        try:
+            sizes = tuple(int(size) for size in args.sizes.split(","))
+        except ValueError:
+            raise SystemExit(f"--sizes takes comma-separated integers, got {args.sizes!r}") from None
+    cases = _select(all_cases(events, sizes), args.cases)
     if args.list:
         for case in cases:
             print(f"{case.key:16} {case.title}")
@@ -120,22 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome = run(
         impls, cases, repeat=repeat, scale=scale, loop=args.loop, seed=args.seed, progress=_StderrProgress(sys.stderr)
     )
-    names = [name for name, _ in outcome.implementations]
-    subject = args.targets or ("reference" if "reference" in names else None)
-    against = args.against or ("pico-ioc" if "pico-ioc" in names and subject != "pico-ioc" else None)
-    for name in (subject, against):
-        if name is not None and name not in names:
-            print(f"error: {name} was not measured (measured: {', '.join(names)})", file=sys.stderr)
-            return 2
-    found = report.targets(outcome, subject, against) if subject else []
     print(f"# {report.header(outcome)}\n")
     print(report.table(outcome))
-    if found and subject:
+    scaling = report.scaling_table(outcome)
+    if scaling:
         print()
-        print(report.targets_table(subject, found))
+        print(scaling)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(report.to_json(outcome, found, subject), out, indent=2)
+            json.dump(report.to_json(outcome), out, indent=2)
             out.write("\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 1 if outcome.failed else 0

@@ -1,14 +1,16 @@
-"""Presenting a run: the Markdown table, the reference's targets, and the JSON document."""
+"""Presenting a run: the Markdown tables and the JSON document.
+
+Nothing here judges a figure: an implementation's own targets (the reference's
+are in `tests/perf_targets.py`) are judged from the JSON document.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from .runner import CaseResult, Run, Series
+from .runner import Run, Series
 
-JSON_SCHEMA = "event-bus-conformance/bench/1"
+JSON_SCHEMA = "event-bus-conformance/bench/2"
 
 
 def ns(value: float) -> str:
@@ -19,7 +21,9 @@ def ns(value: float) -> str:
 
 
 def cell(series: Series, unit: str = "") -> str:
-    """A median and its spread, or the error that stopped the measurement."""
+    """A median and its spread, or why there is none."""
+    if series.not_measured:
+        return f"not measured: {series.error}"
     if not series.ok:
         return f"error: {series.error or 'no samples'}"
     return f"{ns(series.median)}{unit} ±{series.spread:.0%}"
@@ -75,94 +79,38 @@ def header(run: Run) -> str:
     )
 
 
-# -- targets ------------------------------------------------------------------------------
+# -- scaling ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    """One of the reference's performance targets (issue 5), judged on one run."""
-
-    text: str
-    measured: str
-    met: bool | None
-    """None when the run lacks a figure it needs."""
-
-
-def _result(run: Run, key: str) -> CaseResult | None:
-    return next((r for r in run.results if r.case.key == key), None)
-
-
-RATIO_TARGETS: tuple[tuple[str, float], ...] = (
-    ("inline-sync-10", 1.5),
-    ("inline-async-10", 1.5),
-    ("task-1", 1.15),
-    ("task-10", 1.15),
-    ("post-loop", 2.0),
-    ("post-thread", 2.0),
-)
-NS_ABOVE_TARGETS: tuple[tuple[str, float], ...] = (("inline-sync-1", 250.0),)
-FASTER_ON_INLINE = 3.0
+def scaling_table(run: Run) -> str:
+    """The cases that belong to a scaling group, one row per size: how each variant's cost grows with N."""
+    names = [name for name, _ in run.implementations]
+    grouped = [r for r in run.results if r.case.group is not None and r.case.size is not None]
+    if not grouped:
+        return ""
+    rows = [["scaling", "N", "baseline", *names], ["---", "---:", "---:", *["---:"] * len(names)]]
+    for result in grouped:
+        size = result.case.size or 1
+        divisor = size if result.case.per_size else 1
+        row = [str(result.case.group), f"{size:,}", _per(result.baseline, divisor)]
+        row += [_per(result.impls[name], divisor) for name in names]
+        rows.append(row)
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([*lines, "", "Medians, as in the table above, divided by N where the row says per handler."])
 
 
-def targets(run: Run, subject: str, other: str | None) -> list[Target]:
-    """Judge `subject` against the targets; `other` is the implementation it must beat (pico-ioc)."""
-    found: list[Target] = []
-
-    def judge(text: str, key: str, measure: Callable[[CaseResult], tuple[float | None, str]], ok: float) -> None:
-        result = _result(run, key)
-        if result is None:
-            return
-        value, shown = measure(result)
-        found.append(Target(f"{result.case.title}: {text}", shown, None if value is None else value <= ok))
-
-    for key, limit in RATIO_TARGETS:
-
-        def by_ratio(r: CaseResult) -> tuple[float | None, str]:
-            value = ratio(r.impls[subject], r.baseline)
-            return value, _times(value)
-
-        judge(f"at most {limit:g}× the baseline", key, by_ratio, limit)
-    for key, limit in NS_ABOVE_TARGETS:
-
-        def by_ns(r: CaseResult) -> tuple[float | None, str]:
-            mine = r.impls[subject]
-            if not (mine.ok and r.baseline.ok):
-                return None, "n/a"
-            value = mine.median - r.baseline.median
-            return value, f"{value:+,.0f} ns ({ns(mine.median)} vs {ns(r.baseline.median)})"
-
-        judge(f"at most {limit:g} ns above the baseline", key, by_ns, limit)
-    if other is None:
-        return found
-    speedups = {r.case.key: (r, ratio(r.impls[other], r.impls[subject])) for r in run.results}
-    inline = {k: v for k, v in speedups.items() if k.startswith("inline-")}
-    if inline:
-        values = [s for _, s in inline.values()]
-        shown = ", ".join(f"{r.case.title.removeprefix('publish, ')}: {_times(s)}" for r, s in inline.values())
-        met = None if None in values else all(s is not None and s >= FASTER_ON_INLINE for s in values)
-        found.append(Target(f"at least {FASTER_ON_INLINE:g}× faster than {other} on the INLINE cases", shown, met))
-    if speedups:
-        values = [s for _, s in speedups.values()]
-        known = [(s, r) for r, s in speedups.values() if s is not None]
-        slowest = min(known, key=lambda pair: pair[0]) if known else None
-        shown = "n/a" if slowest is None else f"lowest: {_times(slowest[0])} ({slowest[1].case.title})"
-        met = None if None in values else all(s is not None and s >= 1.0 for s in values)
-        found.append(Target(f"not slower than {other} on any case", shown, met))
-    return found
-
-
-def targets_table(subject: str, found: list[Target]) -> str:
-    """The targets as a Markdown table."""
-    verdicts = {True: "met", False: "**missed**", None: "not measured"}
-    lines = [f"| target for {subject} | measured | verdict |", "|---|---|---|"]
-    lines += [f"| {t.text} | {t.measured} | {verdicts[t.met]} |" for t in found]
-    return "\n".join(lines)
+def _per(series: Series, divisor: int) -> str:
+    if not series.ok:
+        return "not measured" if series.not_measured else "error"
+    return ns(series.median / divisor)
 
 
 # -- JSON -------------------------------------------------------------------------------------
 
 
 def _series_json(series: Series, baseline: Series | None) -> dict[str, Any]:
+    if series.not_measured:
+        return {"not_measured": series.error}
     if not series.ok:
         return {"error": series.error or "no samples"}
     q1, q3 = series.quartiles
@@ -181,7 +129,7 @@ def _series_json(series: Series, baseline: Series | None) -> dict[str, Any]:
     return out
 
 
-def to_json(run: Run, found: list[Target] | None = None, subject: str | None = None) -> dict[str, Any]:
+def to_json(run: Run) -> dict[str, Any]:
     """The run as a JSON-able document (all samples included)."""
     return {
         "schema": JSON_SCHEMA,
@@ -196,13 +144,12 @@ def to_json(run: Run, found: list[Target] | None = None, subject: str | None = N
                 "title": r.case.title,
                 "unit": r.case.unit,
                 "ops_per_sample": r.ops,
+                "group": r.case.group,
+                "size": r.case.size,
+                "per_size": r.case.per_size,
                 "baseline": {"label": r.case.baseline_label, **_series_json(r.baseline, None)},
                 "results": {name: _series_json(s, r.baseline) for name, s in r.impls.items()},
             }
             for r in run.results
         ],
-        "targets": {
-            "subject": subject,
-            "results": [{"target": t.text, "measured": t.measured, "met": t.met} for t in found or []],
-        },
     }

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..adapter import Implementation
 from ..runner import loop_factory
-from .cases import CHECK_TIMEOUT, Case, Sample
+from .cases import CHECK_TIMEOUT, SETUP_BUDGET, Case, NotMeasured, Sample
 
 SAMPLE_TIMEOUT = 600.0
 """The longest one sample may take before the variant is reported as failing."""
@@ -34,6 +34,8 @@ class Series:
 
     samples: list[float] = field(default_factory=list)
     error: str | None = None
+    not_measured: bool = False
+    """Set with `error` when the case is beyond the bench's budget for this implementation: not a failure."""
 
     @property
     def ok(self) -> bool:
@@ -81,8 +83,8 @@ class Run:
 
     @property
     def failed(self) -> bool:
-        """Whether any variant of any case could not be measured."""
-        return any(not s.ok for r in self.results for s in (r.baseline, *r.impls.values()))
+        """Whether any variant of any case failed (a case beyond the budget, `not_measured`, did not)."""
+        return any(not (s.ok or s.not_measured) for r in self.results for s in (r.baseline, *r.impls.values()))
 
 
 class Progress:
@@ -174,7 +176,10 @@ def _run_case(
     variants: dict[str, Callable[[int], Awaitable[Sample]]] = {BASELINE: case.baseline}
     for name, impl in impls.items():
         try:
-            loop.run_until_complete(asyncio.wait_for(case.check(impl), 2 * CHECK_TIMEOUT))
+            loop.run_until_complete(asyncio.wait_for(case.check(impl), 2 * CHECK_TIMEOUT + SETUP_BUDGET))
+        except NotMeasured as exc:
+            series[name].error, series[name].not_measured = str(exc), True
+            continue
         except Exception as exc:
             series[name].error = f"check failed: {_describe(exc)}"
             continue
@@ -191,6 +196,9 @@ def _run_case(
             if value is not None:
                 series[name].samples.append(value)
         progress.round_done(case, done, repeat)
+    if case.teardown is not None:
+        for name in variants.keys() - {BASELINE}:
+            loop.run_until_complete(asyncio.wait_for(case.teardown(impls[name]), 2 * CHECK_TIMEOUT))
     baseline = series.pop(BASELINE)
     return CaseResult(case, ops, baseline, series)
 
