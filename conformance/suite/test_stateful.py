@@ -57,7 +57,7 @@ merge into one exception group) as a reproducible list of steps.
 Cost and settings (environment variables; the defaults keep the test's share of
 the suite to about a second):
 
-- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 50);
+- `CONFORMANCE_STATEFUL_EXAMPLES`: programs per run (default 30);
 - `CONFORMANCE_STATEFUL_STEPS`: steps per program at most (default 20);
 - `CONFORMANCE_STATEFUL_SHRINK=0`: report the first failing program without
   shrinking it (the kill matrix sets this). While a failure is shrunk, every wait
@@ -119,7 +119,7 @@ def _setting(name: str, default: int) -> int:
     return value
 
 
-EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 50)
+EXAMPLES = _setting("CONFORMANCE_STATEFUL_EXAMPLES", 30)
 STEPS = _setting("CONFORMANCE_STATEFUL_STEPS", 20)
 SHRINK = _setting("CONFORMANCE_STATEFUL_SHRINK", 1) != 0
 RANDOM = _setting("CONFORMANCE_STATEFUL_RANDOM", 0) != 0
