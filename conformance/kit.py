@@ -416,7 +416,7 @@ class Kit:
         """Let already-scheduled work show itself before the test counts calls.
 
         It runs `turns` loop iterations, keeps the loop running for a short
-        window (`bound / 40`, 50 ms by default) in which a thread or a timer can
+        window (`bound / 100`, 20 ms by default) in which a thread or a timer can
         deliver late, and runs `turns` iterations again. It decides no order.
         """
         for _ in range(turns):

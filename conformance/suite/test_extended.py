@@ -725,13 +725,13 @@ async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) 
     bus = kit.new_bus()
     rec = kit.recorder()
     for label in ("task-a", "task-b"):
-        kit.add(bus, Ping, rec.slow_async_handler(label, kit.patience / 2), policy="TASK")
+        kit.add(bus, Ping, rec.slow_async_handler(label, kit.patience / 4), policy="TASK")
     kit.add(bus, Ping, rec.sync_handler("inline"))
     calls = await _publish_sync_without_a_loop(kit, bus, Ping(), rec)
     kit.check(
         sorted(calls) == ["inline", "task-a", "task-b"],
         "when publish_sync returns (called where no loop runs), its two TASK handlers have run to completion "
-        f"(they take {kit.patience / 2 * 1000:.0f} ms each); the loop it made must not cancel them",
+        f"(they take {kit.patience / 4 * 1000:.0f} ms each); the loop it made must not cancel them",
         f"handler calls at that moment: {calls}",
     )
 
