@@ -19,10 +19,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from conformance.rules import RULES
+from tests.pytest_run import ROOT
 
 from .base import Mutant
 from .catalogue import CATCHABLE as MUTANTS
-from .running import CONFORMING_BOUND, MUTANT_BOUND, ROOT, SuiteRun, run_many
+from .running import CONFORMING_BOUND, MUTANT_BOUND, SuiteRun, run_many
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 """Where the kill matrix is kept."""
