@@ -34,9 +34,16 @@ class Checks:
     def __init__(self, rule: Rule, bound: float) -> None:
         self.rule = rule
         self.bound = bound
+        self.slack = 0.0
+        """Extra seconds every wait of this test allows: the time its slow handlers take (`slow_handlers`)."""
         self.path: str | None = None
         """The dispatch path of a test that takes the `dispatch` fixture, named in its failures."""
         self._to_the_end: list[tuple[Callable[[], bool], str, Callable[[], str]]] = []
+
+    @property
+    def wait_bound(self) -> float:
+        """How long any single wait of this test may take: the bound, plus the slack of slow handlers."""
+        return self.bound + self.slack
 
     def raise_thread_errors(self) -> None:
         """Raise what a helper thread of the test raised, if anything (the kit's threads; none here)."""
@@ -61,7 +68,9 @@ class Checks:
         """Fail as a hang: `what` did not complete within the bound."""
         __tracebackhide__ = True
         self.fail(
-            what, f"still not done after {self.bound:g} s (it hangs or waits for something it should not)", kind="hang"
+            what,
+            f"still not done after {self.wait_bound:g} s (it hangs or waits for something it should not)",
+            kind="hang",
         )
 
     async def within(self, awaitable: Awaitable[T], what: str) -> T:
@@ -72,7 +81,7 @@ class Checks:
         """
         __tracebackhide__ = True
         try:
-            return await asyncio.wait_for(awaitable, self.bound)
+            return await asyncio.wait_for(awaitable, self.wait_bound)
         except asyncio.TimeoutError:
             pass
         self.hang(what)
@@ -86,7 +95,7 @@ class Checks:
         """
         __tracebackhide__ = True
         task = asyncio.ensure_future(awaitable)
-        done, _ = await asyncio.wait({task}, timeout=self.bound)
+        done, _ = await asyncio.wait({task}, timeout=self.wait_bound)
         if not done:
             task.cancel()
             self.hang(what)
@@ -136,7 +145,7 @@ class Checks:
         """Fail unless `gate` opens within the bound."""
         __tracebackhide__ = True
         if not await gate.wait():
-            self.fail(expected, f"{gate.name!r} did not happen within {self.bound:g} s")
+            self.fail(expected, f"{gate.name!r} did not happen within {self.wait_bound:g} s")
 
     async def prompt(self, awaitable: Awaitable[T], what: str, turns: int = PROMPT_TURNS) -> T:
         """Await `awaitable`, which must complete within `turns` event-loop iterations ("does not wait").
@@ -155,7 +164,7 @@ class Checks:
             spent += 1
         if task.done():
             return task.result()
-        done, _ = await asyncio.wait({task}, timeout=self.bound)
+        done, _ = await asyncio.wait({task}, timeout=self.wait_bound)
         if not done:
             task.cancel()
             self.hang(what)

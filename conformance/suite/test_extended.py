@@ -524,6 +524,7 @@ async def test_decorator_accepts_policy_priority_and_once_together(kit: Kit) -> 
 
 @pytest.mark.rule("EXT-CLOSE-1")
 async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Numbered = kit.numbered_event()
 
     bus = kit.new_bus()
@@ -696,6 +697,7 @@ async def _publish_sync_without_a_loop(kit: Kit, bus: Any, event: Any, rec: Reco
 
 @pytest.mark.rule("EXT-SYNC-1")
 async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
@@ -720,6 +722,7 @@ async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Ki
 
 @pytest.mark.rule("EXT-SYNC-3")
 async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()

@@ -14,6 +14,7 @@ from conformance.kit import Kit, Recorder, describe
 
 @pytest.mark.rule("LIFE-1")
 async def test_container_shutdown_drains_the_worker(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event("Num", frozen=False)
     rec = kit.recorder()
     Mixin = kit.AutoSubscriberMixin

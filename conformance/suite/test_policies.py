@@ -94,6 +94,7 @@ async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) 
 async def test_inline_handlers_that_take_time_are_awaited(kit: Kit) -> None:
     # Through publish only: the worker's side of "waits for its INLINE handlers" is POST-4's
     # test_worker_awaits_inline_handlers_before_the_next_event, with handlers as slow as these.
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()

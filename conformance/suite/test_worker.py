@@ -178,6 +178,7 @@ async def test_worker_applies_execution_policies(kit: Kit) -> None:
 
 @pytest.mark.rule("POST-4")
 async def test_worker_awaits_inline_handlers_before_the_next_event(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
@@ -564,6 +565,7 @@ async def test_start_worker_while_events_wait_changes_nothing(kit: Kit) -> None:
 
 @pytest.mark.rule("WRK-2")
 async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
+    kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event()
     bus = kit.new_bus()
     rec = kit.recorder()
