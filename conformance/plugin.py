@@ -7,6 +7,7 @@ It stays out of the way: nothing happens unless collected tests carry the
 from __future__ import annotations
 
 import inspect
+import traceback
 from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from ._results import judge, result_of
 from .adapter import Implementation
 from .expectations import Expectation, ExpectationError, default_path, load
-from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit
+from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .report import RunInfo, TestResult, count_verdicts, render_json, render_report, reproducing_command, rule_verdicts
 from .rules import PROFILES, RULES, Rule
@@ -246,13 +247,41 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Charge every conformance report to its rule and apply the expectations (`_results.judge`)."""
-    report = yield
     rule = rule_of(item)
+    try:
+        report = yield
+    except Exception as exc:
+        if rule is None:
+            raise
+        # pytest could not even format the failure (CPython 3.11's parser can raise SystemError
+        # while pytest reads the failing source): one test's report must not end the run.
+        report = _plain_report(item, call, exc)
     if rule is not None:
         expectation = item.stash.get(_EXPECTATION_KEY, None)
         path = item.config.stash.get(_EXPECTATIONS_PATH_KEY, "")
         judge(item, call, report, rule, test_key(item), expectation, path)
     return report
+
+
+def _plain_report(item: pytest.Item, call: pytest.CallInfo[None], fault: Exception) -> pytest.TestReport:
+    """A report for `call` built without pytest's traceback formatting."""
+    failure = call.excinfo.value if call.excinfo is not None else fault
+    text = "".join(traceback.format_exception(type(failure), failure, failure.__traceback__))
+    if isinstance(failure, RuleViolation):
+        text = str(failure)
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        f"{text}\n(pytest could not format this failure itself: {describe(fault)})",
+        "setup" if call.when == "collect" else call.when,
+        [],
+        call.duration,
+        call.start,
+        call.stop,
+        user_properties=list(item.user_properties),
+    )
 
 
 class _Collector:
