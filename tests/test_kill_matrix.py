@@ -15,7 +15,7 @@ import pytest
 
 from tests.mutants.base import Mutant
 from tests.mutants.catalogue import CATCHABLE as MUTANTS
-from tests.mutants.matrix import CONFORMING, MATRIX, render, run_all
+from tests.mutants.matrix import CONFORMING, MATRIX, render, run_all, skeleton
 from tests.mutants.running import SuiteRun
 
 
@@ -56,4 +56,4 @@ def test_suite_catches_the_broken_bus(runs: dict[str, SuiteRun], mutant: Mutant)
 def test_kill_matrix_document_is_current(runs: dict[str, SuiteRun]) -> None:
     expected = render(MUTANTS, runs)
     assert MATRIX.exists(), f"{MATRIX} is missing: run python -m tests.mutants.matrix"
-    assert MATRIX.read_text() == expected, f"{MATRIX} is stale: run python -m tests.mutants.matrix"
+    assert skeleton(MATRIX.read_text()) == skeleton(expected), f"{MATRIX} is stale: run python -m tests.mutants.matrix"

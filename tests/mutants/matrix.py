@@ -76,7 +76,9 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
         "when a failing test is charged to its rule: the test checks that rule, or its failure message names it.",
         "Other tests may fail too (a broken bus often breaks what depends on the rule); they are not listed. The",
         "stateful test draws the same programs on every run (Hypothesis's `derandomize`), so each run of this",
-        "matrix sees the same ones.",
+        "matrix sees the same ones. The *caught by* column lists the tests of the run that wrote this file; a",
+        "timing-sensitive test may join or leave it from run to run, so `tests/test_kill_matrix.py` compares",
+        "everything else (`skeleton`).",
         "",
         "## Conforming buses",
         "",
@@ -122,6 +124,17 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def skeleton(text: str) -> str:
+    """The matrix without its *caught by* cells: what must not change from one run to the next."""
+    out = []
+    for line in text.splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| `") and len(cells) == 6:
+            cells[4] = "…"
+        out.append(" | ".join(cells))
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, then write or check the kill matrix."""
     parser = argparse.ArgumentParser(prog="python -m tests.mutants.matrix", description=__doc__.split("\n")[0])
@@ -143,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {run.tests} tests, {len(run.failures)} failures ({run.seconds:.1f} s)")
     if args.check:
         current = MATRIX.read_text() if MATRIX.exists() else ""
-        if current != text:
+        if skeleton(current) != skeleton(text):
             print(f"{MATRIX} is not current: run python -m tests.mutants.matrix", file=sys.stderr)
             return 1
         return 0
