@@ -59,12 +59,19 @@ def judge(
     else:
         verdict = "pass" if report.passed else "fail"
     failed = verdict in ("fail", "xfail")
+    unexpected_pass = failed and call.excinfo is None
+    observed = _observed(violation) if failed else ""
+    if unexpected_pass and expectation is not None:
+        observed = (
+            f"unexpected pass: the test passed, but the expectation file lists it as a {expectation.kind} "
+            f"failure of {expectation.rule}"
+        )
     result = TestResult(
         test=key,
         rule=rule.id,
         verdict=verdict,
-        kind=kind if failed else None,
-        observed=_observed(violation) if failed else "",
+        kind=None if unexpected_pass else kind if failed else None,
+        observed=observed,
         expected=violation.expected if failed and isinstance(violation, RuleViolation) else "",
         explanation=expectation.observed if verdict == "xfail" and expectation else "",
     )

@@ -476,29 +476,51 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
     milestone = [kit.gate(f"{per_round} events delivered")]
 
     got = [0] * producers
+    # At each restart the worker is held on one event while stop_worker begins and the producers go on
+    # posting: so every restart really has posts that race with the stop, on every bus and every run.
+    hold = [False]
+    held = [kit.gate("the worker holds on an event")]
+    resume = [kit.gate("the held event is released")]
+    attempts = [0]
+    attempts_target = [0]
+    posted_during_stop = [kit.gate("producers post while stop_worker runs")]
+    lock = threading.Lock()
 
     async def handler(event: Any) -> None:
         delivered.append(event.n)
         got[event.n[0]] += 1
         if len(delivered) >= target[0]:
             milestone[0].open()
+        if hold[0]:
+            hold[0] = False
+            held[0].open()
+            await resume[0].wait()
         await asyncio.sleep(0)  # the worker yields between events, so producers post while it drains
 
     kit.add(bus, Item, handler)
 
+    def attempted() -> None:
+        with lock:
+            attempts[0] += 1
+            if attempts_target[0] and attempts[0] >= attempts_target[0]:
+                posted_during_stop[0].open()
+
     def produce(p: int) -> None:
         s = 0
         while not stop_posting.is_set():
-            if s - got[p] > 100:
+            racing = attempts_target[0] and attempts[0] < attempts_target[0]  # a stop is under way: post now
+            if s - got[p] > 400 and not racing:
                 time.sleep(0.0002)  # pacing only: keeps the queue short so each drain stays quick
                 continue
             try:
                 bus.post(Item((p, s)))
             except Exception:  # refused while the worker stops or is stopped: this number is retried
                 refused[p] += 1
+                attempted()
                 time.sleep(0.0002)
                 continue
             accepted[p] = s = s + 1
+            attempted()
 
     await kit.within(bus.start_worker(), "start_worker returns")
     threads = [kit.thread(lambda p=p: produce(p), f"producer-{p}") for p in range(producers)]
@@ -506,7 +528,20 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
         await kit.reached(milestone[0], "the worker delivers while producers post (before each restart)")
         target[0] = len(delivered) + per_round
         milestone[0] = kit.gate(f"{per_round} more events delivered")
-        await kit.within(bus.stop_worker(), "stop_worker returns while producer threads post")
+        hold[0] = True
+        await kit.reached(held[0], "the worker takes another event")
+        stopping = asyncio.ensure_future(bus.stop_worker())
+        for _ in range(20):
+            await asyncio.sleep(0)  # stop_worker begins while the worker is held
+        with lock:
+            attempts_target[0] = attempts[0] + 10
+        await kit.reached(posted_during_stop[0], "the producers post while stop_worker runs")
+        resume[0].open()
+        await kit.within(stopping, "stop_worker returns while producer threads post")
+        held[0], resume[0] = kit.gate("the worker holds on an event"), kit.gate("the held event is released")
+        with lock:
+            attempts_target[0] = 0
+            posted_during_stop[0] = kit.gate("producers post while stop_worker runs")
         seen: list[tuple[int, int]] = []
         late.append(seen)
         kit.add(bus, Item, lambda event, seen=seen: seen.append(event.n))  # a subscriber added under load
