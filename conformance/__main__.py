@@ -2,6 +2,7 @@
 
 - `python -m conformance --impl=NAME [pytest options]`: the installed suite against NAME.
 - `python -m conformance rules [ID ...]`: the rules' titles, or the named rules' full text.
+- `python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]`: results side by side.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import sys
 
 USAGE = """usage: python -m conformance --impl=NAME [pytest options]
-       python -m conformance rules [RULE-ID ...]"""
+       python -m conformance rules [RULE-ID ...]
+       python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m conformance rules: {exc.args[0]}", file=sys.stderr)
             return 2
         return 0
+    if args and args[0] == "matrix":
+        from .matrix import main as matrix_main
+
+        return matrix_main(args[1:])
     if not any(a == "--impl" or a.startswith("--impl=") for a in args):
         print(USAGE, file=sys.stderr)
         return 2
