@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conformance.adapter import PolicyName
 from conformance.kit import Dispatch, Gate, Kit
 
 Finish = Callable[[], Awaitable[None]]
@@ -205,25 +206,31 @@ async def test_task_handlers_run_in_tasks_of_their_own(kit: Kit, dispatch: Dispa
         )
 
 
-@pytest.mark.rule("POL-TASK-2")
-async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Dispatch) -> None:
+async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyName) -> None:
+    """Two handlers of `policy` held on a gate: the dispatch goes on within kit.prompt's loop iterations."""
     Ping = kit.event_class("Ping")
     Next = kit.event_class("Next")
     bus = kit.new_bus()
     rec = kit.recorder()
-    release = kit.gate("TASK handlers released")
+    release = kit.gate(f"{policy} handlers released")
+    prefix = "task" if policy == "TASK" else "pool"
 
     def make(label: str) -> Any:
-        async def handler(event: object) -> None:
+        async def task_handler(event: object) -> None:
             rec.record(f"{label}-entered", event)
             # Held until the test opens the gate, which it does only after the check.
             await release.wait(bound=3 * kit.bound)
             rec.record(f"{label}-finished", event)
 
-        return handler
+        def pool_handler(event: object) -> None:
+            rec.record(f"{label}-entered", event)
+            release.wait_blocking(bound=3 * kit.bound)
+            rec.record(f"{label}-finished", event)
 
-    kit.add(bus, Ping, make("task-1"), policy="TASK")
-    kit.add(bus, Ping, make("task-2"), policy="TASK")
+        return task_handler if policy == "TASK" else pool_handler
+
+    kit.add(bus, Ping, make(f"{prefix}-1"), policy=policy)
+    kit.add(bus, Ping, make(f"{prefix}-2"), policy=policy)
     next_reached = kit.gate("the next event's INLINE handler reached")
     kit.add(bus, Next, lambda event: next_reached.open())
     try:
@@ -233,17 +240,22 @@ async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Disp
             bus.post(Next())
             await kit.prompt(
                 next_reached.wait(bound=3 * kit.bound),
-                "the worker takes the next posted event while the first event's two TASK handlers are blocked",
+                f"the worker takes the next posted event while the first event's two {policy} handlers are blocked",
             )
         else:
-            await kit.prompt(bus.publish(Ping()), "publish returns while its two TASK handlers are blocked")
+            await kit.prompt(bus.publish(Ping()), f"publish returns while its two {policy} handlers are blocked")
         finished = [label for label in rec.labels() if label.endswith("-finished")]
-        kit.check(not finished, "the TASK handlers are still blocked at that point", f"{finished} had finished")
+        kit.check(not finished, f"the {policy} handlers are still blocked at that point", f"{finished} had finished")
     finally:
         release.open()
     if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == 2, "both finished"):
-        kit.fail("both TASK handlers run and finish once released", f"calls: {rec.labels()}")
+        kit.fail(f"both {policy} handlers run and finish once released", f"calls: {rec.labels()}")
     await dispatch.end(bus)
+
+
+@pytest.mark.rule("POL-TASK-2")
+async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Dispatch) -> None:
+    await _dispatch_does_not_wait(kit, dispatch, "TASK")
 
 
 @pytest.mark.rule("POL-TASK-3")
@@ -379,42 +391,7 @@ async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit, dispatch: Dis
 
 @pytest.mark.rule("POL-THREAD-3")
 async def test_dispatch_does_not_wait_for_threadpool_handlers(kit: Kit, dispatch: Dispatch) -> None:
-    Ping = kit.event_class("Ping")
-    Next = kit.event_class("Next")
-    bus = kit.new_bus()
-    rec = kit.recorder()
-    release = kit.gate("THREADPOOL handlers released")
-
-    def make(label: str) -> Any:
-        def handler(event: object) -> None:
-            rec.record(f"{label}-entered", event)
-            release.wait_blocking(bound=3 * kit.bound)
-            rec.record(f"{label}-finished", event)
-
-        return handler
-
-    kit.add(bus, Ping, make("pool-1"), policy="THREADPOOL")
-    kit.add(bus, Ping, make("pool-2"), policy="THREADPOOL")
-    next_reached = kit.gate("the next event's INLINE handler reached")
-    kit.add(bus, Next, lambda event: next_reached.open())
-    try:
-        if dispatch.through_worker:
-            await dispatch.begin(bus)
-            bus.post(Ping())
-            bus.post(Next())
-            await kit.prompt(
-                next_reached.wait(bound=3 * kit.bound),
-                "the worker takes the next posted event while the first event's two THREADPOOL handlers are blocked",
-            )
-        else:
-            await kit.prompt(bus.publish(Ping()), "publish returns while its two THREADPOOL handlers are blocked")
-        finished = [label for label in rec.labels() if label.endswith("-finished")]
-        kit.check(not finished, "the THREADPOOL handlers are still blocked at that point", f"{finished} had finished")
-    finally:
-        release.open()
-    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == 2, "both finished"):
-        kit.fail("both THREADPOOL handlers run and finish once released", f"calls: {rec.labels()}")
-    await dispatch.end(bus)
+    await _dispatch_does_not_wait(kit, dispatch, "THREADPOOL")
 
 
 # -- POL-MIX-1, POL-MIX-2 ----------------------------------------------------------------------
