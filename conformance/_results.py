@@ -13,6 +13,7 @@ import dataclasses
 import pytest
 
 from ._failures import FailureKind, RuleViolation, describe
+from .capabilities import Unsupported
 from .expectations import Expectation
 from .report import TestResult
 from .rules import Rule
@@ -54,6 +55,8 @@ def judge(
         return
     if hasattr(report, "wasxfail"):
         verdict = "xfail"
+    elif report.skipped and isinstance(violation, Unsupported):
+        verdict = "unsupported"
     elif report.skipped:
         verdict = "skip"
     else:
@@ -61,6 +64,8 @@ def judge(
     failed = verdict in ("fail", "xfail")
     unexpected_pass = failed and call.excinfo is None
     observed = _observed(violation) if failed else ""
+    if verdict == "unsupported" and isinstance(violation, Unsupported):
+        observed = str(violation.msg)
     if unexpected_pass and expectation is not None:
         observed = (
             f"unexpected pass: the test passed, but the expectation file lists it as a {expectation.kind} "
@@ -74,6 +79,7 @@ def judge(
         observed=observed,
         expected=violation.expected if failed and isinstance(violation, RuleViolation) else "",
         explanation=expectation.observed if verdict == "xfail" and expectation else "",
+        capability=violation.capability if verdict == "unsupported" and isinstance(violation, Unsupported) else "",
     )
     report.user_properties.append((RESULT_PROPERTY, dataclasses.asdict(result)))
 

@@ -8,15 +8,17 @@ public API only. Any other bus provides an object satisfying `Implementation`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import inspect
 import itertools
 import sys
 import types
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
+from .capabilities import CAPABILITIES, ClaimError, check_names
 from .rules import PROFILES
 
 PolicyName = Literal["INLINE", "TASK", "THREADPOOL"]
@@ -36,36 +38,42 @@ ERROR_NAMES = ("EventBusError", "EventBusClosedError", "EventBusQueueFullError",
 """The exception classes the extended profile names (EXT-ERR-1)."""
 
 
-@runtime_checkable
 class Implementation(Protocol):
-    """What the kit needs from an implementation under test.
+    """Every call the suite makes on a bus under test: the protocol an adapter satisfies.
 
-    The bus objects that `new_bus` returns and that containers provide must offer
-    the documented methods: `publish` (async), `post`, `start_worker` (async),
-    `stop_worker` (async), and for the extended profile `unsubscribe`,
-    `publish_sync` and `aclose` (async). Handlers are registered through
-    `add_handler`, so a bus whose registration call differs adapts there.
+    `BusAdapter` gives each a default that calls the pico-ioc-shaped API, so an
+    adapter overrides only what differs and never needs a wrapper bus. The suite
+    holds a bus only through these calls: `publish(bus, event)` instead of
+    `bus.publish(event)`, and so on. Implementations that claim the `container`
+    profile also provide `ContainerSupport`'s members.
     """
 
     name: str
     """Short name shown in reports, e.g. "reference"."""
     version: str
-    """The implementation's version, used to pick expectation entries."""
+    """The implementation's version, used to pick expectation entries ("" if unknown)."""
     profiles: frozenset[str]
-    """The profiles claimed: "core" always, plus "extended" and/or "robustness"."""
+    """The profiles claimed: "core" always, plus any of "container", "extended", "robustness"."""
+    capabilities: frozenset[str]
+    """The optional features it has (`conformance.capabilities.CAPABILITIES`); tests needing others are unsupported."""
     event_type: type
-    """The `Event` base class."""
-    bus_type: type
-    """The `EventBus` class, as components annotate it for injection."""
-    mixin: type
-    """`AutoSubscriberMixin`."""
+    """The base class of events (`object` if events need none)."""
+
+    def event_class(
+        self,
+        name: str,
+        *,
+        base: type | None = None,
+        fields: Sequence[tuple[str, type]] = (),
+        frozen: bool = False,
+        module: str | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> type:
+        """A new event class (see `BusAdapter.event_class`)."""
+        ...
 
     def policy(self, name: PolicyName) -> Any:
         """The implementation's value for the policy called `name`."""
-        ...
-
-    def subscribe_decorator(self, event_type: Any, **options: Any) -> Callable[[Any], Any]:
-        """`@subscribe(event_type, **options)`."""
         ...
 
     def new_bus(self, **options: Any) -> Any:
@@ -78,11 +86,32 @@ class Implementation(Protocol):
         """Register `fn` for `event_type`; `options` are `priority` and `once` (extended)."""
         ...
 
-    def new_container(self, components: Sequence[type]) -> Any:
-        """A container with the bus and `components` (classes, not yet decorated) registered.
+    def publish(self, bus: Any, event: Any) -> Awaitable[Any]:
+        """`bus.publish(event)`: an awaitable, returned as the bus returns it."""
+        ...
 
-        It offers `get(cls)`, `await aget(cls)` and `await cleanup_all_async()`.
-        """
+    def post(self, bus: Any, event: Any) -> Any:
+        """`bus.post(event)`."""
+        ...
+
+    def start_worker(self, bus: Any) -> Awaitable[Any]:
+        """`bus.start_worker()`."""
+        ...
+
+    def stop_worker(self, bus: Any) -> Awaitable[Any]:
+        """`bus.stop_worker()`."""
+        ...
+
+    def unsubscribe(self, bus: Any, event_type: Any, fn: Callable[..., Any]) -> Any:
+        """`bus.unsubscribe(event_type, fn)`."""
+        ...
+
+    def publish_sync(self, bus: Any, event: Any) -> Any:
+        """`bus.publish_sync(event)`."""
+        ...
+
+    def aclose(self, bus: Any) -> Awaitable[Any]:
+        """`bus.aclose()`."""
         ...
 
     def error(self, name: str) -> type[BaseException] | None:
@@ -90,7 +119,27 @@ class Implementation(Protocol):
         ...
 
     async def close_bus(self, bus: Any) -> None:
-        """Stop and close a bus the kit made, whatever state it is in."""
+        """Stop and close a bus the kit made, whatever state it is in (teardown)."""
+        ...
+
+
+class ContainerSupport(Protocol):
+    """What an implementation claiming the `container` profile adds to `Implementation`."""
+
+    bus_type: type
+    """The `EventBus` class, as components annotate it for injection."""
+    mixin: type
+    """`AutoSubscriberMixin`."""
+
+    def subscribe_decorator(self, event_type: Any, **options: Any) -> Callable[[Any], Any]:
+        """`@subscribe(event_type, **options)`."""
+        ...
+
+    def new_container(self, components: Sequence[type]) -> Any:
+        """A container with the bus and `components` (classes, not yet decorated) registered.
+
+        It offers `get(cls)`, `await aget(cls)` and `await cleanup_all_async()`.
+        """
         ...
 
     async def close_container(self, container: Any) -> None:
@@ -98,19 +147,204 @@ class Implementation(Protocol):
         ...
 
 
+BUS_MEMBERS = (
+    "name",
+    "version",
+    "profiles",
+    "capabilities",
+    "event_type",
+    "event_class",
+    "policy",
+    "new_bus",
+    "add_handler",
+    "publish",
+    "post",
+    "start_worker",
+    "stop_worker",
+    "unsubscribe",
+    "publish_sync",
+    "aclose",
+    "error",
+    "close_bus",
+)
+"""The members of `Implementation`, checked by name when an adapter is loaded."""
+
+CONTAINER_MEMBERS = ("bus_type", "mixin", "subscribe_decorator", "new_container", "close_container")
+"""The members of `ContainerSupport`, required when the `container` profile is claimed."""
+
+
+def check_implementation(obj: Any) -> None:
+    """Raise `ClaimError` naming what is missing or malformed in an adapter object, and how to fix it."""
+    owner = f"the adapter {obj!r}"
+    missing = [m for m in BUS_MEMBERS if not hasattr(obj, m)]
+    if missing:
+        raise ClaimError(
+            f"{owner} lacks {', '.join(missing)}; subclass conformance.adapter.BusAdapter, which provides "
+            "every call with a default for a pico-ioc-shaped bus, and override what differs"
+        )
+    profiles = check_names("profiles", obj.profiles, PROFILES, owner)
+    if "core" not in profiles:
+        raise ClaimError(
+            f"{owner} claims {', '.join(sorted(profiles)) or 'no profile'} but not 'core': every implementation "
+            "claims core, the bus itself (add it to profiles)"
+        )
+    capabilities = check_names("capabilities", obj.capabilities, CAPABILITIES, owner)
+    if "container" in profiles:
+        missing = [m for m in CONTAINER_MEMBERS if not hasattr(obj, m)]
+        if missing:
+            raise ClaimError(
+                f"{owner} claims the container profile but lacks {', '.join(missing)}; "
+                "provide them (see ContainerSupport) or drop 'container' from profiles"
+            )
+    elif "container" in capabilities:
+        raise ClaimError(
+            f"{owner} declares the 'container' capability without claiming the container profile; claim both or neither"
+        )
+    if not isinstance(obj.version, str):
+        raise ClaimError(f'{owner} has version {obj.version!r}; give a string ("" if unknown)')
+    obj.profiles = profiles
+    obj.capabilities = capabilities
+
+
+class BusAdapter:
+    """Every call of `Implementation`, with defaults for a pico-ioc-shaped bus: override only what differs.
+
+    A standalone bus sets `name`, `version`, `event_type`, `bus_class` (or
+    overrides `new_bus`), the `profiles` it claims and the `capabilities` it has,
+    then overrides the calls its API spells differently. A call the bus cannot
+    express raises `Unsupported(capability)`.
+    """
+
+    name: str = "bus"
+    version: str = ""
+    profiles: frozenset[str] = frozenset({"core"})
+    capabilities: frozenset[str] = frozenset(CAPABILITIES) - {"container"}
+    event_type: type = object
+    bus_class: Callable[..., Any] | None = None
+    """What the default `new_bus` calls with the kit's options."""
+
+    def event_class(
+        self,
+        name: str,
+        *,
+        base: type | None = None,
+        fields: Sequence[tuple[str, type]] = (),
+        frozen: bool = False,
+        module: str | None = None,
+        namespace: Mapping[str, Any] | None = None,
+    ) -> type:
+        """A new event class called `name`: a subclass of `base` (default: `event_type`).
+
+        Its constructor takes `fields` as keyword arguments (the kit never passes
+        them by position). Not `frozen`, instances with fields are equal by value
+        and unhashable; `frozen`, they are immutable and hashable. `namespace`
+        adds methods (the kit passes `__eq__`, `__hash__` and `__repr__` for
+        events that all compare equal), `module` sets `__module__`: two classes
+        of one name in two modules are two event types. The default is a
+        dataclass when there are fields, a plain subclass otherwise; a bus whose
+        events are, say, pydantic models overrides this.
+        """
+        parent = base if base is not None else self.event_type
+        extra = dict(namespace or {})
+        if fields:
+            cls = dataclasses.make_dataclass(name, list(fields), bases=(parent,), frozen=frozen, namespace=extra)
+        else:
+            cls = type(name, (parent,), extra)
+        if module is not None:
+            cls.__module__ = module
+        return cls
+
+    def policy(self, name: PolicyName) -> Any:
+        """The policy's name itself; `ModuleAdapter` returns `ExecPolicy.<name>`."""
+        return name
+
+    def new_bus(self, **options: Any) -> Any:
+        """`bus_class(**options)`."""
+        if self.bus_class is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no bus_class and does not override new_bus")
+        return self.bus_class(**options)
+
+    def add_handler(
+        self, bus: Any, event_type: Any, fn: Callable[..., Any], *, policy: PolicyName | None = None, **options: Any
+    ) -> None:
+        """`bus.subscribe(event_type, fn, policy=<policy(policy)>, **options)` (no `policy` for the default)."""
+        if policy is not None:
+            options["policy"] = self.policy(policy)
+        bus.subscribe(event_type, fn, **options)
+
+    def publish(self, bus: Any, event: Any) -> Awaitable[Any]:
+        """`bus.publish(event)`."""
+        result: Awaitable[Any] = bus.publish(event)
+        return result
+
+    def post(self, bus: Any, event: Any) -> Any:
+        """`bus.post(event)`."""
+        return bus.post(event)
+
+    def start_worker(self, bus: Any) -> Awaitable[Any]:
+        """`bus.start_worker()`."""
+        result: Awaitable[Any] = bus.start_worker()
+        return result
+
+    def stop_worker(self, bus: Any) -> Awaitable[Any]:
+        """`bus.stop_worker()`."""
+        result: Awaitable[Any] = bus.stop_worker()
+        return result
+
+    def unsubscribe(self, bus: Any, event_type: Any, fn: Callable[..., Any]) -> Any:
+        """`bus.unsubscribe(event_type, fn)`."""
+        return bus.unsubscribe(event_type, fn)
+
+    def publish_sync(self, bus: Any, event: Any) -> Any:
+        """`bus.publish_sync(event)`."""
+        return bus.publish_sync(event)
+
+    def aclose(self, bus: Any) -> Awaitable[Any]:
+        """`bus.aclose()`."""
+        result: Awaitable[Any] = bus.aclose()
+        return result
+
+    def error(self, name: str) -> type[BaseException] | None:
+        """None: a bus with the `error_classes` capability overrides this."""
+        return None
+
+    async def close_bus(self, bus: Any) -> None:
+        """`aclose` if the bus has it, else `stop_worker` if it has a worker, else nothing."""
+        if "aclose" in self.capabilities:
+            await self.aclose(bus)
+        elif "worker" in self.capabilities:
+            await self.stop_worker(bus)
+
+
 _module_ids = itertools.count(1)
 
 
-class ModuleAdapter:
+class ModuleAdapter(BusAdapter):
     """Drives a package shaped like `pico_ioc` (+ `pico_ioc.event_bus`) through its public API."""
 
-    def __init__(self, package: types.ModuleType, *, name: str | None = None, profiles: frozenset[str] | None = None):
+    def __init__(
+        self,
+        package: types.ModuleType,
+        *,
+        name: str | None = None,
+        profiles: frozenset[str] | None = None,
+        capabilities: frozenset[str] | None = None,
+    ):
         self.package = package
         self.bus_module = _bus_module(package)
         self.name = name or package.__name__
         self.version = _version_of(package)
+        owner = f"the package {package.__name__}"
         declared = getattr(package, "__conformance_profiles__", None)
-        self.profiles = frozenset(profiles or declared or PROFILES)
+        if profiles is None and declared is not None:
+            profiles = check_names("profiles (__conformance_profiles__)", declared, PROFILES, owner)
+        self.profiles = frozenset(profiles if profiles is not None else PROFILES)
+        declared = getattr(package, "__conformance_capabilities__", None)
+        if capabilities is None and declared is not None:
+            capabilities = check_names("capabilities (__conformance_capabilities__)", declared, CAPABILITIES, owner)
+        self.capabilities = frozenset(capabilities if capabilities is not None else CAPABILITIES)
+        if "container" not in self.profiles:
+            self.capabilities -= {"container"}
         missing = [
             n for n in ("Event", "EventBus", "ExecPolicy", "subscribe", "AutoSubscriberMixin") if self._find(n) is None
         ]
@@ -121,7 +355,7 @@ class ModuleAdapter:
                 + ", ".join(missing)
                 + ". Pass an adapter object instead (see the README, 'Testing your own bus')."
             )
-        self.event_type: type = self._find("Event")
+        self.event_type = self._find("Event")
         self.bus_type: type = self._find("EventBus")
         self.mixin: type = self._find("AutoSubscriberMixin")
         self._policies = self._find("ExecPolicy")
@@ -129,6 +363,10 @@ class ModuleAdapter:
 
     def __repr__(self) -> str:
         return f"<ModuleAdapter {self.name} {self.version}>"
+
+    def new_bus(self, **options: Any) -> Any:
+        """`EventBus(**options)`."""
+        return self.bus_type(**options)
 
     def _find(self, attr: str) -> Any:
         found = getattr(self.bus_module, attr, None)
@@ -142,18 +380,6 @@ class ModuleAdapter:
         """`subscribe(event_type, **options)`."""
         decorator: Callable[[Any], Any] = self._subscribe(event_type, **options)
         return decorator
-
-    def new_bus(self, **options: Any) -> Any:
-        """`EventBus(**options)`."""
-        return self.bus_type(**options)
-
-    def add_handler(
-        self, bus: Any, event_type: Any, fn: Callable[..., Any], *, policy: PolicyName | None = None, **options: Any
-    ) -> None:
-        """`bus.subscribe(event_type, fn, policy=..., **options)`."""
-        if policy is not None:
-            options["policy"] = self.policy(policy)
-        bus.subscribe(event_type, fn, **options)
 
     def new_container(
         self, components: Sequence[type], *, modules: ModuleForm = "mixed", lazy: Sequence[type] = ()
@@ -227,4 +453,4 @@ def _version_of(package: types.ModuleType) -> str:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return str(getattr(package, "__version__", "0"))
+    return str(getattr(package, "__version__", ""))

@@ -11,7 +11,6 @@ sleeps to decide an order.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import logging
 import threading
@@ -20,17 +19,20 @@ from typing import Any, TypeVar
 
 from ._checks import Checks, Outcome
 from ._failures import FailureKind, RuleViolation, describe, exception_chain
+from ._handle import BusHandle
 from ._logs import LogCapture, logs_error
 from ._paths import PATHS, Dispatch, PathName
 from ._recording import Call, HandlerKind, Recorder
 from ._sync import DEFAULT_BOUND, PROMPT_TURNS, Gate, patience
 from .adapter import Implementation, PolicyName
+from .capabilities import Unsupported
 from .rules import Rule
 
 __all__ = [
     "DEFAULT_BOUND",
     "PATHS",
     "PROMPT_TURNS",
+    "BusHandle",
     "Call",
     "Dispatch",
     "FailureKind",
@@ -41,6 +43,7 @@ __all__ = [
     "PathName",
     "Recorder",
     "RuleViolation",
+    "Unsupported",
     "describe",
     "exception_chain",
 ]
@@ -80,41 +83,58 @@ class Kit(Checks):
 
     @property
     def EventBus(self) -> Any:  # noqa: N802 - mirrors the documented name
-        """The implementation's `EventBus` class (for constructor annotations)."""
-        return self.impl.bus_type
+        """The implementation's `EventBus` class (for constructor annotations); needs `container`."""
+        self.require("container")
+        return self._container_support.bus_type
 
     @property
     def AutoSubscriberMixin(self) -> Any:  # noqa: N802 - mirrors the documented name
-        """The implementation's `AutoSubscriberMixin`."""
-        return self.impl.mixin
+        """The implementation's `AutoSubscriberMixin`; needs `container`."""
+        self.require("container")
+        return self._container_support.mixin
+
+    @property
+    def _container_support(self) -> Any:
+        return self.impl
+
+    # -- capabilities ----------------------------------------------------------------
+
+    def supports(self, capability: str) -> bool:
+        """Whether the implementation declares `capability` (`conformance.capabilities.CAPABILITIES`)."""
+        return capability in self.impl.capabilities
+
+    def require(self, capability: str) -> None:
+        """Go on only if the implementation declares `capability`; else the test's verdict is *unsupported*."""
+        __tracebackhide__ = True
+        if capability not in self.impl.capabilities:
+            raise Unsupported(capability, f"{self.impl.name} does not declare it")
 
     def event_class(self, name: str, base: Any = None, *, module: str | None = None) -> Any:
-        """A new event class called `name`, subclassing `base` or the implementation's `Event`.
+        """A new event class called `name`, with no fields, subclassing `base` or the implementation's `Event`.
 
         `module` sets its `__module__`: two classes of one name in two modules are
         two event types.
         """
-        namespace = {"__module__": module} if module else {}
-        return type(name, (base if base is not None else self.impl.event_type,), namespace)
+        return self.impl.event_class(name, base=base, module=module)
+
+    def fields_event(self, name: str, fields: list[tuple[str, type]], *, frozen: bool = False) -> Any:
+        """A new event class with `fields` (keyword arguments), built the implementation's way (a dataclass)."""
+        return self.impl.event_class(name, fields=fields, frozen=frozen)
 
     def numbered_event(self, name: str = "Numbered", *, frozen: bool = True) -> Any:
-        """A new dataclass event with one field `n`, so messages can say which event it was.
+        """A new event class with one field `n` (`Num(n=1)`), so messages can say which event it was.
 
-        Frozen, it is hashable; not frozen, it is a plain `@dataclass`: equal by
-        value and unhashable (`__hash__` is None).
+        Frozen, it is hashable; not frozen, it is equal by value and unhashable.
         """
-        return dataclasses.make_dataclass(name, [("n", int)], bases=(self.impl.event_type,), frozen=frozen)
+        return self.impl.event_class(name, fields=[("n", int)], frozen=frozen)
 
-    def odd_event(self, name: str = "Odd") -> Any:
+    def odd_event(self, name: str = "Odd", base: Any = None) -> Any:
         """An event class with a field `n` whose instances all compare equal and hash alike.
 
         A bus that dedupes, indexes or routes by equality or hash mixes its events up.
         """
 
-        def __init__(self: Any, n: int) -> None:  # noqa: N807 - a method of the class made below
-            self.n = n
-
-        def __eq__(self: Any, other: object) -> bool:  # noqa: N807
+        def __eq__(self: Any, other: object) -> bool:  # noqa: N807 - a method of the class made below
             return True
 
         def __hash__(self: Any) -> int:  # noqa: N807
@@ -123,8 +143,8 @@ class Kit(Checks):
         def __repr__(self: Any) -> str:  # noqa: N807
             return f"{name}(n={self.n})"
 
-        namespace = {"__init__": __init__, "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
-        return type(name, (self.impl.event_type,), namespace)
+        namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+        return self.impl.event_class(name, base=base, fields=[("n", object)], namespace=namespace)
 
     def shared_event_class(self, name: str) -> Any:
         """An event class made once per implementation and process, the same object in every test.
@@ -134,9 +154,7 @@ class Kit(Checks):
         """
         key = (self.impl.name, name)
         if key not in _shared_classes:
-            _shared_classes[key] = dataclasses.make_dataclass(
-                name, [("n", int)], bases=(self.impl.event_type,), frozen=True
-            )
+            _shared_classes[key] = self.impl.event_class(name, fields=[("n", int)], frozen=True)
         return _shared_classes[key]
 
     def slow_handlers(self) -> float:
@@ -150,7 +168,8 @@ class Kit(Checks):
         return self.patience
 
     def error_class(self, name: str) -> type[BaseException]:
-        """The implementation's exception class `name`; the test fails if it has none."""
+        """The implementation's exception class `name` (needs `error_classes`); the test fails if it has none."""
+        self.require("error_classes")
         cls = self.impl.error(name)
         if cls is None:
             self.fail(
@@ -165,33 +184,54 @@ class Kit(Checks):
 
         `policy` may be given by name ("INLINE", "TASK", "THREADPOOL").
         """
+        self.require("container")
+        self._require_options(options)
         if isinstance(options.get("policy"), str):
             options["policy"] = self.impl.policy(options["policy"])
-        decorator: Callable[[T], T] = self.impl.subscribe_decorator(event_type, **options)
+        decorator: Callable[[T], T] = self._container_support.subscribe_decorator(event_type, **options)
         return decorator
 
     # -- building things -----------------------------------------------------------
 
-    def new_bus(self, **options: Any) -> Any:
-        """A fresh bus (closed at teardown); options such as `max_queue_size` pass through."""
-        bus = self.impl.new_bus(**options)
-        self._buses.append(bus)
-        return bus
+    def new_bus(self, **options: Any) -> BusHandle:
+        """A fresh bus (closed at teardown); `max_queue_size` needs `worker`, and `bounded_queue` unless it is 0."""
+        if "max_queue_size" in options:
+            self.require("worker")
+        if options.get("max_queue_size"):
+            self.require("bounded_queue")
+        raw = self.impl.new_bus(**options)
+        self._buses.append(raw)
+        return BusHandle(self, raw)
+
+    def bus_of(self, container: Any) -> BusHandle:
+        """The bus `container.get(EventBus)` provides, as a handle."""
+        return BusHandle(self, container.get(self.EventBus))
 
     def add(
         self,
-        bus: Any,
+        bus: BusHandle,
         event_type: Any,
         fn: Callable[..., Any],
         policy: PolicyName | None = None,
         **options: Any,
     ) -> None:
         """Register `fn` for `event_type` on `bus` (policy by name; None means the default)."""
-        self.impl.add_handler(bus, event_type, fn, policy=policy, **options)
+        self._require_options({"policy": policy, **options})
+        self.impl.add_handler(bus.raw, event_type, fn, policy=policy, **options)
+
+    def _require_options(self, options: dict[str, Any]) -> None:
+        policy = options.get("policy")
+        if policy in ("TASK", "THREADPOOL"):
+            self.require(policy.lower())
+        if "priority" in options:
+            self.require("priority")
+        if "once" in options:
+            self.require("once")
 
     def container(self, *components: type) -> Any:
-        """A container holding the bus and `components` (cleaned up at teardown)."""
-        container = self.impl.new_container(components)
+        """A container holding the bus and `components` (cleaned up at teardown); needs `container`."""
+        self.require("container")
+        container = self._container_support.new_container(components)
         self._containers.append(container)
         return container
 
@@ -201,7 +241,8 @@ class Kit(Checks):
         `modules` is "mixed", "swapped", "names" or "objects" (`ModuleAdapter.new_container`).
         An adapter whose `new_container` takes no such options fails the test: it cannot show the rule.
         """
-        new_container: Any = self.impl.new_container
+        self.require("container")
+        new_container: Any = self._container_support.new_container
         accepted = inspect.signature(new_container).parameters
         if "modules" not in accepted or "lazy" not in accepted:
             self.fail(
@@ -323,7 +364,7 @@ class Kit(Checks):
         """Stop what the test started; return what could not be stopped, one line each."""
         problems: list[str] = []
         for container in reversed(self._containers):
-            problems += await self._bounded(self.impl.close_container(container), "container shutdown")
+            problems += await self._bounded(self._container_support.close_container(container), "container shutdown")
         for bus in reversed(self._buses):
             problems += await self._bounded(self.impl.close_bus(bus), "bus shutdown")
         for t in self._threads:

@@ -19,9 +19,10 @@ import os
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from .adapter import Implementation, ModuleAdapter
+from .adapter import CONTAINER_MEMBERS, Implementation, ModuleAdapter, check_implementation
+from .capabilities import ClaimError
 
 ENTRY_POINT_GROUP = "event_bus_conformance.implementations"
 
@@ -86,22 +87,27 @@ def _import(target: str, spec: str) -> Any:
 
 
 def _coerce(obj: Any, name: str | None, profiles: frozenset[str] | None) -> Implementation:
-    if isinstance(obj, types.ModuleType):
-        hook = getattr(obj, "conformance_implementation", None)
-        if hook is not None:
-            return _coerce(hook, name, profiles)
-        try:
-            return ModuleAdapter(obj, name=name, profiles=profiles)
-        except TypeError as exc:
-            raise ImplementationNotFoundError(str(exc)) from exc
-    if not isinstance(obj, Implementation) and callable(obj):
-        obj = obj()
-    if not isinstance(obj, Implementation):
-        raise ImplementationNotFoundError(
-            f"{obj!r} is not an Implementation: it lacks some of "
-            "name, version, profiles, event_type, bus_type, mixin, policy, subscribe_decorator, "
-            "new_bus, add_handler, new_container, error, close_bus, close_container"
-        )
+    try:
+        if isinstance(obj, types.ModuleType):
+            hook = getattr(obj, "conformance_implementation", None)
+            if hook is not None:
+                return _coerce(hook, name, profiles)
+            try:
+                return ModuleAdapter(obj, name=name, profiles=profiles)
+            except TypeError as exc:
+                raise ImplementationNotFoundError(str(exc)) from exc
+        if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "publish")):
+            obj = obj()
+        check_implementation(obj)
+    except ClaimError as exc:
+        raise ImplementationNotFoundError(str(exc)) from exc
     if profiles is not None:
+        missing = [m for m in CONTAINER_MEMBERS if not hasattr(obj, m)]
+        if "container" in profiles and missing:
+            raise ImplementationNotFoundError(
+                f"--profiles includes container, but {obj!r} has no container support (it lacks {', '.join(missing)})"
+            )
         obj.profiles = profiles
-    return obj
+        if "container" not in profiles:
+            obj.capabilities = frozenset(obj.capabilities) - {"container"}
+    return cast(Implementation, obj)

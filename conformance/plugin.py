@@ -16,6 +16,7 @@ import pytest
 
 from ._results import judge, result_of
 from .adapter import Implementation
+from .capabilities import CAPABILITIES
 from .expectations import Expectation, ExpectationError, default_path, load
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
@@ -24,6 +25,7 @@ from .rules import PROFILES, RULES, Rule
 from .runner import LOOPS, loop_factory, run_test
 
 _IMPL_KEY = pytest.StashKey[Implementation]()
+_ALL_BUT_CONTAINER = frozenset(CAPABILITIES) - {"container"}
 _RESULTS_KEY = pytest.StashKey[list[TestResult]]()
 _EXPECTATION_KEY = pytest.StashKey[Expectation]()
 _EXPECTATIONS_PATH_KEY = pytest.StashKey[str]()
@@ -146,7 +148,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(
                     reason=f"{rule.id}: profile '{rule.profile}' is not claimed by {impl.name} "
-                    f"(claims: {', '.join(sorted(impl.profiles))})"
+                    f"(claims: {', '.join(_in_order(impl.profiles))})"
                 )
             )
 
@@ -182,7 +184,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     except pytest.UsageError:
         return None
     return [
-        f"event-bus conformance: {impl.name} {impl.version}, profiles {', '.join(sorted(impl.profiles))}, "
+        f"event-bus conformance: {impl.name} {impl.version}, profiles {', '.join(_in_order(impl.profiles))}, "
         f"loop {config.getoption('loop')}, bound {config.getoption('bound'):g} s"
     ]
 
@@ -209,6 +211,8 @@ def dispatch(request: pytest.FixtureRequest, kit: Kit) -> Dispatch:
     POST-4: the worker dispatches as publish does, so a dispatch rule holds on both
     paths. A failure names the path it came through.
     """
+    if request.param == "worker":
+        kit.require("worker")
     chosen = Dispatch(kit, request.param)
     kit.path = chosen.label
     return chosen
@@ -310,20 +314,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     counts = count_verdicts(verdicts)
     tr.write_line(
         f"{len(verdicts)} rules checked: {counts['pass']} pass, {counts['fail']} fail, "
-        f"{counts['xfail']} expected to fail, {counts['skip']} skipped"
+        f"{counts['xfail']} expected to fail, {counts['unsupported']} unsupported, {counts['skip']} skipped"
     )
     for rule_id, verdict in verdicts.items():
         if verdict == "fail":
             tr.write_line(f"  FAIL  {RULES[rule_id]}", red=True)
         elif verdict == "xfail":
             tr.write_line(f"  XFAIL {RULES[rule_id]}", yellow=True)
+        elif verdict == "unsupported":
+            tr.write_line(f"  UNSUP {RULES[rule_id]}")
     run = RunInfo(
         name=impl.name,
         version=impl.version,
-        profiles=sorted(impl.profiles),
+        profiles=_in_order(impl.profiles),
         loop=config.getoption("loop"),
         bound=config.getoption("bound"),
         command=reproducing_command(config.invocation_params.args),
+        capabilities=None if impl.capabilities >= _ALL_BUT_CONTAINER else sorted(impl.capabilities),
     )
     for option, render in (("conformance_report", render_report), ("conformance_json", render_json)):
         target = config.getoption(option)
@@ -332,3 +339,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(run, results), encoding="utf-8")
             tr.write_line(f"conformance {'report' if option == 'conformance_report' else 'result'} written to {path}")
+
+
+def _in_order(profiles: frozenset[str]) -> list[str]:
+    """`profiles` in SPEC.md's order."""
+    return [p for p in PROFILES if p in profiles]

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SPEC_VERSION = "1.1.0"
+SPEC_VERSION = "1.2.0"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
-Profile = Literal["core", "extended", "robustness"]
+Profile = Literal["core", "container", "extended", "robustness"]
 
-PROFILES: tuple[Profile, ...] = ("core", "extended", "robustness")
+PROFILES: tuple[Profile, ...] = ("core", "container", "extended", "robustness")
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,11 @@ class Rule:
 
 _TABLE: tuple[tuple[str, Level, Profile, str], ...] = (
     ("EVT-1", "MUST", "core", "Events are classes users subclass"),
-    ("CTR-1", "MUST", "core", "The container provides the bus"),
-    ("CTR-2", "MUST", "core", "The bus can be injected"),
-    ("CTR-3", "MUST", "core", "init creates the components it scans"),
-    ("CTR-4", "MUST", "core", "init accepts module objects and dotted names"),
-    ("CTR-5", "MUST", "core", "The guide's example works as printed"),
+    ("CTR-1", "MUST", "container", "The container provides the bus"),
+    ("CTR-2", "MUST", "container", "The bus can be injected"),
+    ("CTR-3", "MUST", "container", "init creates the components it scans"),
+    ("CTR-4", "MUST", "container", "init accepts module objects and dotted names"),
+    ("CTR-5", "MUST", "container", "The guide's example works as printed"),
     ("PUB-1", "MUST", "core", "Publish delivers to the subscribers of the event's type"),
     ("PUB-2", "MUST", "core", "Unrelated types receive nothing"),
     ("PUB-3", "MAY", "core", "Base-class subscribers may receive subclass events"),
@@ -76,13 +76,13 @@ _TABLE: tuple[tuple[str, Level, Profile, str], ...] = (
     ("WRK-5", "MUST", "core", "A stopped worker can be started again"),
     ("WRK-6", "MUST", "core", "A failing handler does not stop the worker"),
     ("WRK-7", "MUST", "core", "The worker runs on the loop that started it"),
-    ("SUB-1", "MUST", "core", "The decorator leaves the function callable"),
-    ("SUB-2", "MUST", "core", "Marked methods are registered when the container creates the instance"),
-    ("SUB-3", "MUST", "core", "The decorator's policy applies"),
-    ("SUB-4", "MUST", "core", "Nothing is registered before an instance exists"),
-    ("SUB-5", "MUST", "core", "Each instance registers its own handlers"),
-    ("SUB-6", "MUST", "core", "A method may carry several marks"),
-    ("LIFE-1", "MUST", "core", "Container shutdown stops the worker, delivering queued events"),
+    ("SUB-1", "MUST", "container", "The decorator leaves the function callable"),
+    ("SUB-2", "MUST", "container", "Marked methods are registered when the container creates the instance"),
+    ("SUB-3", "MUST", "container", "The decorator's policy applies"),
+    ("SUB-4", "MUST", "container", "Nothing is registered before an instance exists"),
+    ("SUB-5", "MUST", "container", "Each instance registers its own handlers"),
+    ("SUB-6", "MUST", "container", "A method may carry several marks"),
+    ("LIFE-1", "MUST", "container", "Container shutdown stops the worker, delivering queued events"),
     ("LIFE-2", "MUST", "extended", "Publish after shutdown raises the closed error"),
     ("LIFE-3", "MUST", "extended", "Post after shutdown raises the closed error"),
     ("EXT-PRI-1", "MUST", "extended", "Higher priority runs first"),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .capabilities import Unsupported
 from .kit import Kit, RuleViolation, describe
 
 LOOPS = ("asyncio", "uvloop")
@@ -98,7 +99,7 @@ def run_test(
             kind="hang",
         )
     if state.error is not None:
-        if not isinstance(state.error, Exception):
+        if not isinstance(state.error, (Exception, Unsupported)):
             # SystemExit, KeyboardInterrupt and the like escaped the loop: that is the test's
             # failure, not a reason to stop the whole run.
             raise RuleViolation(

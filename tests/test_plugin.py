@@ -76,7 +76,7 @@ def test_header_and_summary_name_the_implementation(pytester: pytest.Pytester) -
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "event-bus conformance: reference *, profiles core, extended, robustness, loop asyncio*",
+            "event-bus conformance: reference *, profiles core, container, extended, robustness, loop asyncio*",
             "*2 rules checked: 2 pass*",
         ]
     )

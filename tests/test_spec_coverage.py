@@ -103,6 +103,6 @@ def test_implementation_defined_points_are_referenced_and_defined() -> None:
     assert cited <= set(defined), f"rules cite undefined points: {sorted(cited - set(defined))}"
 
 
-@pytest.mark.parametrize("profile", ["core", "extended", "robustness"])
+@pytest.mark.parametrize("profile", ["core", "container", "extended", "robustness"])
 def test_each_profile_has_rules(profile: str) -> None:
     assert any(r.profile == profile for r in RULES.values())

@@ -85,7 +85,7 @@ async def _hold_worker(kit: Kit, bus: Any, rec: Recorder, release: Gate) -> Any:
 
     kit.add(bus, Numbered, handler)
     await kit.within(bus.start_worker(), "start_worker returns")
-    _post(kit, bus, Numbered(0))
+    _post(kit, bus, Numbered(n=0))
     await kit.reached(entered, "the worker dispatches the first posted event")
     return Numbered
 
@@ -116,7 +116,7 @@ async def test_higher_priority_runs_first_and_ties_keep_subscription_order(kit: 
     for label, priority, is_async in subscriptions:
         fn = rec.async_handler(label, _pause) if is_async else rec.sync_handler(label)
         _add(kit, bus, Ping, fn, priority=priority)
-    await dispatch(bus, Ping(1), Ping(1))
+    await dispatch(bus, Ping(n=1), Ping(n=1))
     once = ["top", "high", "mid-a", "mid-b", "mid-c", "low", "zero", "minus-3"]
     kit.check(
         rec.labels() == once + once,
@@ -139,7 +139,7 @@ async def test_once_handler_runs_for_the_first_dispatch_only(kit: Kit, dispatch:
     _add(kit, bus, Ping, rec.sync_handler("once-sync"), once=True)
     _add(kit, bus, Ping, rec.async_handler("once-async", _pause), once=True)
     kit.add(bus, Ping, rec.sync_handler("every"))
-    events = [Ping(1), Ping(1), Ping(1)]  # equal events: the second is no "repeat" of the first
+    events = [Ping(n=1), Ping(n=1), Ping(n=1)]  # equal events: the second is no "repeat" of the first
     await dispatch(bus, *events)
     kit.check(
         rec.count("once-sync") == 1 and rec.count("once-async") == 1 and rec.count("every") == 3,
@@ -214,7 +214,7 @@ async def test_once_handler_that_raised_is_not_called_again(kit: Kit, dispatch: 
     raised = []
     for _ in range(3):
         # Whether and how the exception reaches the publisher is ERR-1's business, not this rule's.
-        exc = await dispatch.attempt(bus, Ping(1))
+        exc = await dispatch.attempt(bus, Ping(n=1))
         raised.append(describe(exc) if exc else "returned")
     await dispatch.end(bus)
     kit.check(
@@ -239,7 +239,7 @@ async def test_registering_the_same_handler_twice_calls_it_twice(kit: Kit, dispa
     async_ = rec.async_handler("async", _pause)
     for fn in (sync_a, sync_b, async_, sync_a, async_, sync_b):
         kit.add(bus, Ping, fn)
-    await dispatch(bus, Ping(1), Ping(1))
+    await dispatch(bus, Ping(n=1), Ping(n=1))
     got = {label: rec.count(label) for label in ("sync-a", "sync-b", "async")}
     kit.check(
         got == {"sync-a": 4, "sync-b": 4, "async": 4},
@@ -268,7 +268,7 @@ async def test_registering_the_same_bound_method_twice_calls_it_twice(kit: Kit, 
     for _ in range(2):
         kit.add(bus, Ping, holder.on_ping)  # a new bound-method object each time, equal (==) to the other
         kit.add(bus, Ping, holder.on_ping_async)
-    await dispatch(bus, Ping(1), Ping(1))
+    await dispatch(bus, Ping(n=1), Ping(n=1))
     got = {label: rec.count(label) for label in ("method", "async method")}
     kit.check(
         got == {"method": 4, "async method": 4},
@@ -296,7 +296,7 @@ async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> 
     kit.add(bus, Ping, gone_sync)  # a duplicate registration [EXT-DUP-1]
     kit.add(bus, Ping, gone_async)  # another one, with another priority
     kit.add(bus, Pong, gone_sync)  # the same function for another type
-    await dispatch(bus, Ping(1), Pong(1))
+    await dispatch(bus, Ping(n=1), Pong(n=1))
     before = _counts(rec, 1)
     if before != {"gone-sync": 3, "gone-async": 2, "stays": 1}:
         kit.fail(
@@ -307,7 +307,7 @@ async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> 
         )
     _unsubscribe(kit, bus, Ping, gone_sync, "a sync function registered twice")
     _unsubscribe(kit, bus, Ping, gone_async, "an async function registered twice")
-    await dispatch(bus, Ping(2), Pong(2))
+    await dispatch(bus, Ping(n=2), Pong(n=2))
     after = _counts(rec, 2)
     kit.check(
         after == {"gone-sync": 1, "stays": 1},
@@ -345,7 +345,7 @@ async def test_unsubscribe_removes_a_bound_method(kit: Kit, dispatch: Dispatch) 
     kit.add(bus, Ping, listener.on_ping_async)
     kit.add(bus, Ping, listener.on_other)
     kit.add(bus, Ping, other.on_ping)  # the same function bound to another object: not equal
-    await dispatch(bus, Ping(1))
+    await dispatch(bus, Ping(n=1))
     if _counts(rec, 1).get("listener.on_ping") != 2:
         kit.fail(
             "before unsubscribe, listener.on_ping, registered twice, is called twice",
@@ -356,7 +356,7 @@ async def test_unsubscribe_removes_a_bound_method(kit: Kit, dispatch: Dispatch) 
     # bound-method object, equal (==) to the registered ones.
     _unsubscribe(kit, bus, Ping, listener.on_ping, "listener.on_ping (a fresh binding)")
     _unsubscribe(kit, bus, Ping, listener.on_ping_async, "listener.on_ping_async (a fresh binding)")
-    await dispatch(bus, Ping(2))
+    await dispatch(bus, Ping(n=2))
     before, after = _counts(rec, 1), _counts(rec, 2)
     kit.check(
         after == {"listener.on_other": 1, "other.on_ping": 1},
@@ -439,7 +439,7 @@ async def test_decorator_priority_applies_to_auto_subscribed_methods(kit: Kit) -
 
     container = kit.container(Listener)
     container.get(Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     _add(kit, bus, Ping, rec.sync_handler("plain-priority-5"), priority=5)
     await kit.within(bus.publish(Ping()), "publish returns")
     expected = ["method-priority-10", "plain-priority-5", "method-priority-1"]
@@ -470,7 +470,7 @@ async def test_decorator_once_applies_to_auto_subscribed_methods(kit: Kit) -> No
 
     container = kit.container(Listener)
     container.get(Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     for i in range(3):
         await kit.within(bus.publish(Ping()), f"publish #{i + 1} returns")
     kit.check(
@@ -497,7 +497,7 @@ async def test_decorator_accepts_policy_priority_and_once_together(kit: Kit) -> 
 
     container = kit.container(Listener)
     container.get(Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     started: set[asyncio.Task[Any]] = set()
     for i in range(2):
         before = asyncio.all_tasks()
@@ -528,15 +528,14 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     Numbered = kit.numbered_event()
 
     bus = kit.new_bus()
-    if getattr(bus, "aclose", None) is None:
-        kit.fail("the bus has an async method aclose()", f"{type(bus).__name__} has no attribute aclose")
+    kit.require("aclose")
     rec = kit.recorder()
     # Each of the queued events takes patience/QUEUED over ten suspensions: a drain cut short by a
     # hidden timeout anywhere from ~10 ms to the patience misses some of them.
     kit.add(bus, Numbered, rec.slow_async_handler("slow", kit.patience / QUEUED))
     await kit.within(bus.start_worker(), "start_worker returns")
     for n in range(QUEUED):
-        _post(kit, bus, Numbered(n))
+        _post(kit, bus, Numbered(n=n))
     await kit.within(bus.aclose(), f"aclose returns once the {QUEUED} queued events are dispatched")
     delivered = [c.event.n for c in rec.calls]
     kit.check(
@@ -548,9 +547,9 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     after = kit.recorder()
     # Subscribing on a closed bus may raise or be accepted (IMPL-11); either way nothing may run.
     kit.raised_now(lambda: kit.add(bus, Numbered, after.sync_handler("late")))
-    exc = await kit.raised(lambda: bus.publish(Numbered(QUEUED)), "publish after aclose returns or raises")
+    exc = await kit.raised(lambda: bus.publish(Numbered(n=QUEUED)), "publish after aclose returns or raises")
     kit.expect_error(exc, "EventBusClosedError", "publish(event) after aclose() returned", after)
-    exc = kit.raised_now(lambda: bus.post(Numbered(QUEUED + 1)))
+    exc = kit.raised_now(lambda: bus.post(Numbered(n=QUEUED + 1)))
     kit.expect_error(exc, "EventBusClosedError", "post(event) after aclose() returned", after)
     kit.check(rec.count() == QUEUED, "no handler runs after aclose", f"handler calls: {rec.count()}")
 
@@ -560,9 +559,7 @@ async def test_aclose_without_worker_closes(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
-    aclose = getattr(bus, "aclose", None)
-    if aclose is None:
-        kit.fail("the bus has an async method aclose()", f"{type(bus).__name__} has no attribute aclose")
+    kit.require("aclose")
     rec = kit.recorder()
     kit.add(bus, Ping, rec.sync_handler("sync"))
     kit.add(bus, Ping, rec.async_handler("async"))
@@ -834,6 +831,7 @@ async def test_publish_sync_from_a_sync_handler_schedules_the_publish(kit: Kit) 
 
 @pytest.mark.rule("EXT-ERR-1")
 async def test_exception_classes_exist(kit: Kit) -> None:
+    kit.require("error_classes")
     found = {name: kit.impl.error(name) for name in ERROR_NAMES}
     missing = [name for name, cls in found.items() if cls is None]
     kit.check(
@@ -859,7 +857,7 @@ async def test_full_queue_raises_queue_full_error(kit: Kit) -> None:
         accepted: list[int] = []
         error: Exception | None = None
         for n in range(1, QUEUE_SIZE + 2):
-            error = kit.raised_now(lambda n=n: bus.post(Numbered(n)))
+            error = kit.raised_now(lambda n=n: bus.post(Numbered(n=n)))
             if error is not None:
                 break
             accepted.append(n)
@@ -896,7 +894,7 @@ async def test_full_queue_raises_queue_full_error_in_a_producer_thread(kit: Kit)
 
         def producer() -> None:
             for n in range(1, QUEUE_SIZE + 2):
-                outcomes.append(kit.raised_now(lambda n=n: bus.post(Numbered(n))))
+                outcomes.append(kit.raised_now(lambda n=n: bus.post(Numbered(n=n))))
                 if outcomes[-1] is not None:
                     return
 

@@ -248,7 +248,7 @@ async def test_cancelling_stop_worker_loses_nothing(kit: Kit) -> None:
     kit.add(bus, Num, handler)
     await kit.within(bus.start_worker(), "start_worker returns")
     for n in range(3):
-        bus.post(Num(n))
+        bus.post(Num(n=n))
     await kit.reached(entered, "the worker dispatches the first event")
     stopping = asyncio.ensure_future(bus.stop_worker())
     for _ in range(10):
@@ -257,7 +257,7 @@ async def test_cancelling_stop_worker_loses_nothing(kit: Kit) -> None:
     await asyncio.wait({stopping}, timeout=kit.bound)
     hold.open()
     await kit.within(bus.start_worker(), "start_worker after a cancelled stop_worker returns")
-    bus.post(Num(3))
+    bus.post(Num(n=3))
     await kit.within(bus.stop_worker(), "stop_worker returns")
     for n in range(4):
         await kit.exactly(
@@ -334,7 +334,7 @@ async def test_the_bus_lets_published_events_go(kit: Kit, dispatch: Dispatch) ->
     refs = []
     await dispatch.begin(bus)
     for n in range(3):
-        event = Num(n)
+        event = Num(n=n)
         refs.append(weakref.ref(event))
         await dispatch.send(bus, event)
         del event
@@ -513,7 +513,7 @@ async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
                 time.sleep(0.0002)  # pacing only: keeps the queue short so each drain stays quick
                 continue
             try:
-                bus.post(Item((p, s)))
+                bus.post(Item(n=(p, s)))
             except Exception:  # refused while the worker stops or is stopped: this number is retried
                 refused[p] += 1
                 attempted()

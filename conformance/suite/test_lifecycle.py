@@ -36,7 +36,7 @@ async def test_container_shutdown_drains_the_worker(kit: Kit) -> None:
             rec.record("sync", (self, event))
 
     container = kit.container(SlowMailer, SlowLedger)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     await kit.within(bus.start_worker(), "start_worker returns")
     events = [Num(n=n) for n in range(count)]
     for event in events:
@@ -68,7 +68,7 @@ async def test_publish_after_container_shutdown_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     rec = kit.recorder()
     _by_hand(kit, bus, Ping, rec)
     await kit.within(bus.publish(Ping()), "publish before shutdown returns")
@@ -96,7 +96,7 @@ async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit
             rec.record("listener", event)
 
     container = kit.container(Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     await kit.within(bus.start_worker(), "start_worker returns")
     await kit.within(bus.publish(Ping()), "publish before shutdown returns")
     bus.post(Ping())
@@ -121,7 +121,7 @@ async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     rec = kit.recorder()
     _by_hand(kit, bus, Ping, rec)
     await kit.within(bus.publish(Ping()), "publish before shutdown returns")
@@ -146,7 +146,7 @@ async def test_post_on_the_loop_after_shutdown_with_running_worker_raises_closed
     Ping = kit.event_class("Ping")
 
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     rec = kit.recorder()
     _by_hand(kit, bus, Ping, rec)
     await kit.within(bus.start_worker(), "start_worker returns")
@@ -167,7 +167,7 @@ async def test_post_from_a_thread_after_shutdown_with_running_worker_raises_clos
     Ping = kit.event_class("Ping")
 
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     rec = kit.recorder()
     _by_hand(kit, bus, Ping, rec)
     await kit.within(bus.start_worker(), "start_worker returns")

@@ -79,7 +79,7 @@ async def test_equal_and_unhashable_events_are_each_delivered(kit: Kit, dispatch
     kit.add(bus, Odd, rec.sync_handler("odd-sync"))
     kit.add(bus, Odd, rec.async_handler("odd-async"))
     plain = [Plain(n=1), Plain(n=1), Plain(n=2), Plain(n=1)]
-    odd = [Odd(1), Odd(2), Odd(3)]
+    odd = [Odd(n=1), Odd(n=2), Odd(n=3)]
     await dispatch(bus, plain[0], plain[1], odd[0], plain[2], odd[1], odd[2], plain[3])
     for label, expected in (("plain-sync", plain), ("plain-async", plain), ("odd-sync", odd), ("odd-async", odd)):
         got = _received(rec, label)

@@ -52,11 +52,7 @@ def _item_class(kit: Kit) -> Any:
     indexes events by equality loses them.
     """
 
-    def __init__(self: Any, producer: int, seq: int) -> None:  # noqa: N807 - a method of the class made below
-        self.producer = producer
-        self.seq = seq
-
-    def __eq__(self: Any, other: object) -> bool:  # noqa: N807
+    def __eq__(self: Any, other: object) -> bool:  # noqa: N807 - a method of the class made below
         return True
 
     def __hash__(self: Any) -> int:  # noqa: N807
@@ -65,8 +61,8 @@ def _item_class(kit: Kit) -> Any:
     def __repr__(self: Any) -> str:  # noqa: N807
         return f"Item(producer={self.producer}, seq={self.seq})"
 
-    namespace = {"__init__": __init__, "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
-    return type("Item", (kit.Event,), namespace)
+    namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+    return kit.impl.event_class("Item", fields=[("producer", int), ("seq", int)], namespace=namespace)
 
 
 async def _publish_delivers(kit: Kit, bus: Any, event: Any, rec: Any, expected: int) -> None:
@@ -345,7 +341,7 @@ async def _post_concurrently(kit: Kit, bus: Any, Item: Any, producers: int, on_l
         def run() -> None:
             start.wait_blocking()
             for seq in range(PER_PRODUCER):
-                exc = kit.raised_now(lambda seq=seq: bus.post(Item(p, seq)))
+                exc = kit.raised_now(lambda seq=seq: bus.post(Item(producer=p, seq=seq)))
                 if exc is not None:
                     errors.append(f"producer {p}, event {seq}: {describe(exc)}")
                     return
@@ -508,16 +504,16 @@ async def _close_twice(kit: Kit, close: Callable[[], Awaitable[Any]], what: str)
 @pytest.mark.rule("ROB-8")
 async def test_container_shutdown_twice_without_worker_returns(kit: Kit) -> None:
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     await _close_twice(kit, container.cleanup_all_async, "container.cleanup_all_async() (the worker never started)")
-    if hasattr(bus, "aclose"):  # the extended API: closing again, after the container did, is a no-op too
+    if kit.supports("aclose"):  # the extended API: closing again, after the container did, is a no-op too
         await _close_twice(kit, bus.aclose, "bus.aclose() after container.cleanup_all_async()")
 
 
 @pytest.mark.rule("ROB-8")
 async def test_container_shutdown_twice_with_running_worker_returns(kit: Kit) -> None:
     container = kit.container()
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     await kit.within(bus.start_worker(), "start_worker returns")
     await _close_twice(
         kit, container.cleanup_all_async, "container.cleanup_all_async() (the worker was started and is idle)"
@@ -527,8 +523,7 @@ async def test_container_shutdown_twice_with_running_worker_returns(kit: Kit) ->
 @pytest.mark.rule("ROB-8")
 async def test_aclose_twice_returns(kit: Kit) -> None:
     idle = kit.new_bus()
-    if not hasattr(idle, "aclose"):
-        pytest.skip("the bus has no aclose (extended API); ROB-8 is checked through cleanup_all_async only")
+    kit.require("aclose")
     await _close_twice(kit, idle.aclose, "bus.aclose() (the worker never started)")
     running = kit.new_bus()
     await kit.within(running.start_worker(), "start_worker returns")

@@ -73,7 +73,6 @@ CONFORMANCE_STATEFUL_STEPS=40 pytest --impl=reference conformance/suite/test_sta
 """
 
 import asyncio
-import dataclasses
 import functools
 import inspect
 import os
@@ -262,20 +261,33 @@ class Model:
 
     async def open(self) -> None:
         kit = self.kit
+        impl = kit.impl
+
+        def same_class(self: Any, other: object) -> bool:
+            return other.__class__ is self.__class__
+
+        def alike(self: Any) -> int:
+            return 0
+
+        # Base's instances compare equal and are unhashable, Twin's (another class called "Base")
+        # compare equal and hash alike: a bus that finds handlers or events by equality mixes them up.
         try:
-            base = dataclasses.make_dataclass(
-                "Base", [("eid", int, dataclasses.field(compare=False))], bases=(kit.Event,)
-            )
-            twin = dataclasses.make_dataclass(
-                "Base", [("eid", int, dataclasses.field(compare=False))], bases=(kit.Event,), frozen=True
+            base = impl.event_class("Base", fields=[("eid", int)], namespace={"__eq__": same_class, "__hash__": None})
+            twin = impl.event_class(
+                "Base",
+                fields=[("eid", int)],
+                frozen=True,
+                module="conformance.stateful.twin",
+                namespace={"__eq__": same_class, "__hash__": alike},
             )
         except Exception as exc:
-            self.kit.fail("dataclass events can subclass Event", f"defining one raised {describe(exc)}", rule="EVT-1")
-        twin.__module__ = "conformance.stateful.twin"
+            self.kit.fail(
+                "event classes with fields can subclass Event", f"defining one raised {describe(exc)}", rule="EVT-1"
+            )
         self.types = {
             "Base": base,
-            "Child": dataclasses.make_dataclass("Child", [], bases=(base,)),
-            "Other": _all_equal_class(kit.Event),
+            "Child": impl.event_class("Child", base=base),
+            "Other": _all_equal_class(kit),
             "Twin": twin,
         }
         self.bus = kit.new_bus()
@@ -841,6 +853,9 @@ class Model:
 
     async def drain(self) -> None:
         """At the end: start the worker if needed and stop it, so buffered events come out."""
+        if not self.kit.supports("worker"):
+            await self.check()
+            return
         if not self.running:
             await self.start_worker()
         await self.check()
@@ -859,13 +874,10 @@ def mixed_rule(fn: Fn) -> str | None:
     return None
 
 
-def _all_equal_class(event_base: Any) -> Any:
+def _all_equal_class(kit: Kit) -> Any:
     """An event class "Other" with a field `eid` whose instances all compare equal and hash alike."""
 
-    def __init__(self: Any, eid: int) -> None:  # noqa: N807 - a method of the class made below
-        self.eid = eid
-
-    def __eq__(self: Any, other: object) -> bool:  # noqa: N807
+    def __eq__(self: Any, other: object) -> bool:  # noqa: N807 - a method of the class made below
         return True
 
     def __hash__(self: Any) -> int:  # noqa: N807
@@ -874,8 +886,8 @@ def _all_equal_class(event_base: Any) -> Any:
     def __repr__(self: Any) -> str:  # noqa: N807
         return f"Other(eid={self.eid})"
 
-    namespace = {"__init__": __init__, "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
-    return type("Other", (event_base,), namespace)
+    namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+    return kit.impl.event_class("Other", fields=[("eid", int)], namespace=namespace)
 
 
 class _Producer:
@@ -932,11 +944,18 @@ class _Run:
 
 def _machine(run: _Run) -> type[RuleBasedStateMachine]:
     """The state machine: each instance is one program on one live bus."""
-    extended = "extended" in run.implementation.profiles
+    impl = run.implementation
+    extended = "extended" in impl.profiles
+    has = impl.capabilities.__contains__
+    # Only what the implementation declares is drawn: a program never meets an unsupported call.
+    background = [p for p in BACKGROUND if has(p.lower())]
     fn_kinds = st.sampled_from(KINDS)
-    policies = st.sampled_from(POLICIES)
+    policies = st.sampled_from([p for p in POLICIES if p is None or p == "INLINE" or p in background])
     types = st.sampled_from(TYPES)
     fails = st.sampled_from((False, False, False, True))
+    producers = st.sampled_from(("loop", "thread") if has("threadsafe_post") else ("loop",))
+    priorities = st.sampled_from((0, 1, -1, 2) if extended and has("priority") else (0,))
+    onces = st.booleans() if extended and has("once") else st.just(False)
 
     class BusProgram(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -972,8 +991,12 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
         def new_fn(self, kind: str, policy: str | None, fails: bool, once: bool = False) -> Fn:
             return Fn(len(self.model.fns), kind, policy, fails, once)
 
-        @initialize(start_worker=st.booleans(), background=st.sampled_from(BACKGROUND), pair_type=types)
-        def first_handlers(self, start_worker: bool, background: str, pair_type: str) -> None:
+        @initialize(
+            start_worker=st.booleans() if has("worker") else st.just(False),
+            background=st.sampled_from(background) if background else st.none(),
+            pair_type=types,
+        )
+        def first_handlers(self, start_worker: bool, background: str | None, pair_type: str) -> None:
             # Per type an async INLINE handler before a sync one: every dispatch checks that INLINE
             # handlers run one after another, in subscription order, whatever their kind [POL-ORDER-1].
             # Two handlers of one background policy, the first failing: a failure must not stop the
@@ -982,10 +1005,11 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
                 for t in TYPES:
                     self.model.subscribe(self.new_fn("async function", None, False), t)
                     self.model.subscribe(self.new_fn("function", "INLINE", False), t)
-                kinds = ("async function", "async bound method") if background == "TASK" else ("function", "partial")
-                self.model.subscribe(self.new_fn(kinds[0], background, True), pair_type)
-                self.model.subscribe(self.new_fn(kinds[1], background, False), pair_type)
-                if extended:
+                if background is not None:
+                    pair = ("async function", "async bound method") if background == "TASK" else ("function", "partial")
+                    self.model.subscribe(self.new_fn(pair[0], background, True), pair_type)
+                    self.model.subscribe(self.new_fn(pair[1], background, False), pair_type)
+                if extended and has("priority"):
                     self.model.subscribe(self.new_fn("bound method", "INLINE", False), "Base", priority=1)
                 if start_worker:
                     await self.model.start_worker()
@@ -1025,7 +1049,8 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
 
             self.act("PUB-1", "publish returns", body)
 
-        @rule(event_type=types, producer=st.sampled_from(("loop", "thread")), times=st.integers(1, 3))
+        @precondition(lambda self: has("worker"))
+        @rule(event_type=types, producer=producers, times=st.integers(1, 3))
         def post(self, event_type: str, producer: str, times: int) -> None:
             async def body() -> None:
                 for _ in range(times):
@@ -1033,10 +1058,12 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
 
             self.act("POST-2" if producer == "thread" else "POST-1", "post returns", body)
 
+        @precondition(lambda self: has("worker"))
         @rule()
         def start_worker(self) -> None:
             self.act("WRK-1" if self.model.running else "WRK-5", "start_worker returns", self.model.start_worker)
 
+        @precondition(lambda self: has("worker"))
         @rule(posts=st.lists(types, max_size=3).map(tuple))
         def stop_worker(self, posts: tuple[str, ...]) -> None:
             self.act(
@@ -1045,15 +1072,8 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
                 lambda: self.model.stop_worker(posts),
             )
 
-        @precondition(lambda self: self.model.extended)
-        @rule(
-            event_type=types,
-            policy=policies,
-            kind=fn_kinds,
-            fails=fails,
-            priority=st.sampled_from((0, 1, -1, 2)),
-            once=st.booleans(),
-        )
+        @precondition(lambda self: self.model.extended and (has("priority") or has("once")))
+        @rule(event_type=types, policy=policies, kind=fn_kinds, fails=fails, priority=priorities, once=onces)
         def subscribe_extended(
             self, event_type: str, policy: str | None, kind: str, fails: bool, priority: int, once: bool
         ) -> None:
@@ -1064,7 +1084,7 @@ def _machine(run: _Run) -> type[RuleBasedStateMachine]:
 
             self.act("EXT-SUB-1", "subscribe with priority and once returns", body)
 
-        @precondition(lambda self: self.model.extended and bool(self.model.regs))
+        @precondition(lambda self: self.model.extended and has("unsubscribe") and bool(self.model.regs))
         @rule(pick=st.integers(min_value=0, max_value=63))
         def unsubscribe(self, pick: int) -> None:
             reg = self.model.regs[pick % len(self.model.regs)]

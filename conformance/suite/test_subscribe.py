@@ -78,7 +78,7 @@ async def test_marked_methods_are_registered_when_the_container_creates_the_inst
     mine = {}
     for name, container in (("first", first), ("second", second)):
         listener = await _resolve(kit, container, Listener)
-        bus = container.get(kit.EventBus)
+        bus = kit.bus_of(container)
         events = [Shared(n=1), Shared(n=1)]  # equal to each other and to the other container's
         for event in events:
             await kit.within(bus.publish(event), f"publish on the {name} container's bus returns")
@@ -117,7 +117,7 @@ async def test_a_component_marked_lazy_is_subscribed_once_handed_out(kit: Kit) -
             rec.record("Sleepy", (self.token, event))
 
     container = kit.container_from("mixed", Sleepy, lazy=(Sleepy,))
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     handed_out = [container.get(Sleepy), await kit.within(container.aget(Sleepy), "container.aget(Sleepy) returns")]
     before = rec.count()
     events = [Ping(n=1), Ping(n=2)]
@@ -166,7 +166,7 @@ async def test_decorator_policies_apply(kit: Kit) -> None:
 
     container = kit.container(Listener)
     await _resolve(kit, container, Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     publisher = asyncio.current_task()
     event = Ping()
     await kit.prompt(bus.publish(event), "publish returns while the policy=TASK method is blocked on a gate")
@@ -212,7 +212,7 @@ async def test_classes_never_instantiated_receive_nothing(kit: Kit) -> None:
     for _ in range(2):
         container = kit.container(other)
         await kit.within(container.aget(other), "container.aget(component) returns")
-        bus = container.get(kit.EventBus)
+        bus = kit.bus_of(container)
         await kit.within(bus.publish(Ping()), "publish returns")
     kit.check(
         used.count("used") == 2,
@@ -248,7 +248,7 @@ async def test_each_instance_registers_its_own_handlers(kit: Kit) -> None:
     container = kit.container(First, Second)
     first = await _resolve(kit, container, First)
     second = await _resolve(kit, container, Second)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     events = [Ping(n=1), Ping(n=2)]
     for event in events:
         await kit.within(bus.publish(event), "publish returns")
@@ -283,7 +283,7 @@ async def test_same_named_classes_from_two_modules_each_register(kit: Kit) -> No
     listeners = {module: _named_listener(kit, rec, pings[module], module) for module in pings}
     container = kit.container(*listeners.values())
     instances = {module: await _resolve(kit, container, cls) for module, cls in listeners.items()}
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     sent = {module: [Ping(), Ping()] for module, Ping in pings.items()}
     for a, b in zip(sent["app.a"], sent["app.b"], strict=False):
         await kit.within(bus.publish(a), "publish returns")
@@ -316,7 +316,7 @@ async def test_one_method_with_several_marks(kit: Kit) -> None:
 
     container = kit.container(Listener)
     await _resolve(kit, container, Listener)
-    bus = container.get(kit.EventBus)
+    bus = kit.bus_of(container)
     events = [Ping(n=1), Pong(n=1), Ping(n=2), Pong(n=2)]
     for event in events:
         await kit.within(bus.publish(event), f"publish({event!r}) returns")

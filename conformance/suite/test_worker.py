@@ -120,7 +120,7 @@ async def _fifo(kit: Kit, *, from_thread: bool) -> None:
 
     def produce() -> None:
         for n in range(count):
-            bus.post(Odd(n))
+            bus.post(Odd(n=n))
 
     if from_thread:
         await kit.join(kit.thread(produce, "producer"), "the producer thread's posts return")
@@ -289,7 +289,7 @@ async def test_worker_delivers_each_event_once_to_every_handler(kit: Kit) -> Non
             bus.post(make())
 
     first = kit.thread(lambda: producer(lambda: Num(n=7)), "producer-num")
-    second = kit.thread(lambda: producer(lambda: Odd(7)), "producer-odd")
+    second = kit.thread(lambda: producer(lambda: Odd(n=7)), "producer-odd")
     await kit.join(first, "the first producer's posts return")
     await kit.join(second, "the second producer's posts return")
     await kit.within(bus.stop_worker(), "stop_worker returns once the posted events were dispatched")
@@ -518,7 +518,7 @@ async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
     await kit.within(bus.start_worker(), "a second start_worker returns")
     count = 20
     for n in range(count):
-        bus.post(Odd(n))
+        bus.post(Odd(n=n))
     if not await rec.until_count(count):
         kit.fail(f"all {count} posted events are delivered", f"delivered: {rec.labels()}")
     await kit.within(bus.stop_worker(), "stop_worker returns")
@@ -545,11 +545,11 @@ async def test_start_worker_while_events_wait_changes_nothing(kit: Kit) -> None:
 
     kit.add(bus, Odd, handler)
     await kit.within(bus.start_worker(), "start_worker returns")
-    bus.post(Odd(0))
+    bus.post(Odd(n=0))
     await kit.reached(entered, "the worker takes event 0")
     count = 5
     for n in range(1, count):
-        bus.post(Odd(n))
+        bus.post(Odd(n=n))
     # Events 1..4 wait in the queue behind the busy worker while start_worker is called, twice.
     await kit.within(bus.start_worker(), "a second start_worker, while events wait, returns")
     await kit.within(bus.start_worker(), "a third start_worker, while events wait, returns")
