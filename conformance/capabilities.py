@@ -32,6 +32,13 @@ CAPABILITIES: Final[dict[str, str]] = {
     "container": "the container and @subscribe integration (init, component, AutoSubscriberMixin); "
     "implied by claiming the container profile",
 }
+"""Every capability an implementation may declare, with what it means."""
+
+DERIVED: Final[dict[str, str]] = {
+    "event_base": "events subclass a base class other than object, so a non-event can be told apart "
+    "(derived from event_type, not declared)",
+}
+"""Capabilities the kit derives from the adapter instead of reading its declaration."""
 """Every capability the suite may need, with what it means."""
 
 
@@ -45,7 +52,7 @@ class Unsupported(pytest.skip.Exception):  # type: ignore[name-defined,misc]
 
     def __init__(self, capability: str, detail: str = "") -> None:
         self.capability = capability
-        meaning = CAPABILITIES.get(capability, capability)
+        meaning = CAPABILITIES.get(capability) or DERIVED.get(capability, capability)
         super().__init__(
             f"unsupported: needs {capability!r} ({meaning})" + (f": {detail}" if detail else ""),
             pytrace=False,

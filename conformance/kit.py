@@ -103,10 +103,21 @@ class Kit(Checks):
         """Whether the implementation declares `capability` (`conformance.capabilities.CAPABILITIES`)."""
         return capability in self.impl.capabilities
 
+    def where_supported(self, **options: Any) -> dict[str, Any]:
+        """`options` (`priority`, `once`) less those the implementation does not declare.
+
+        For options a test uses incidentally: the rule it checks does not depend
+        on them, so a bus without them is still judged on the rule.
+        """
+        return {name: value for name, value in options.items() if self.supports(name)}
+
     def require(self, capability: str) -> None:
         """Go on only if the implementation declares `capability`; else the test's verdict is *unsupported*."""
         __tracebackhide__ = True
-        if capability not in self.impl.capabilities:
+        if capability == "event_base":
+            if self.impl.event_type is object:
+                raise Unsupported(capability, f"{self.impl.name}'s events need no base class: any object is an event")
+        elif capability not in self.impl.capabilities:
             raise Unsupported(capability, f"{self.impl.name} does not declare it")
 
     def event_class(self, name: str, base: Any = None, *, module: str | None = None) -> Any:

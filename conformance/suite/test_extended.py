@@ -207,7 +207,7 @@ async def test_once_handler_that_raised_is_not_called_again(kit: Kit, dispatch: 
 
     # The plain handler runs first: a bus may skip the INLINE handlers after a failing one (IMPL-2),
     # so the two once handlers each get their turn by the second dispatch.
-    _add(kit, bus, Ping, rec.sync_handler("every"), priority=10)
+    _add(kit, bus, Ping, rec.sync_handler("every"), **kit.where_supported(priority=10))
     _add(kit, bus, Ping, fails_sync, once=True)
     _add(kit, bus, Ping, fails_async, once=True)
     await dispatch.begin(bus)
@@ -291,7 +291,7 @@ async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> 
     gone_sync = rec.sync_handler("gone-sync")
     gone_async = rec.async_handler("gone-async", _pause)
     kit.add(bus, Ping, gone_sync)
-    _add(kit, bus, Ping, gone_async, priority=3)
+    _add(kit, bus, Ping, gone_async, **kit.where_supported(priority=3))
     kit.add(bus, Ping, rec.sync_handler("stays"))
     kit.add(bus, Ping, gone_sync)  # a duplicate registration [EXT-DUP-1]
     kit.add(bus, Ping, gone_async)  # another one, with another priority
