@@ -9,6 +9,7 @@ its failures, all on a small part of the suite.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -371,6 +372,46 @@ def check_page(browser: Any, results: list[Path], html: Path, tmp_path: Path) ->
     for name in ("matrix.png", "matrix-fails.png"):
         shutil.copy(tmp_path / name, ARTIFACTS / name)
     print(f"screenshots: {shot}, {tmp_path / 'matrix-fails.png'} (copies in {ARTIFACTS})")
+
+
+# --- verdicts beyond the usual ones ----------------------------------------------------------------
+
+
+def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Path) -> None:
+    """`unsupported` (a capability the implementation lacks) gets its own word, count, filter and cell style."""
+    original = ROOT / "docs" / "results" / "reference.json"
+    document = json.loads(original.read_text(encoding="utf-8"))
+    rule = next(r for r in document["rules"] if r["verdict"] == "pass")
+    rule["verdict"] = "unsupported"
+    for test in document["tests"]:
+        if test["rule"] == rule["id"]:
+            test["verdict"] = "unsupported"
+    document["totals"]["pass"] -= 1
+    document["totals"]["unsupported"] = 1
+    changed = tmp_path / "unsupported.json"
+    changed.write_text(json.dumps(document), encoding="utf-8")
+    matrix = load_matrix([original, changed])
+    assert "unsupported" in matrix.verdicts and matrix.verdicts[-1] == "untested"
+
+    markdown = render_markdown(matrix)
+    columns = markdown.split("## Columns", 1)[1].split("## Rules", 1)[0].splitlines()
+    header = next(line for line in columns if line.startswith("| # |")).split(" | ")
+    second = next(line for line in columns if line.startswith("| 2 |")).split(" | ")
+    assert second[header.index("unsupported")] == "1"
+    row = next(line for line in markdown.splitlines() if line.startswith(f"| {rule['id']} | "))
+    assert row.endswith(" | conforms | unsupported |"), row
+
+    page = render_html(matrix)
+    assert '<option value="unsupported">unsupported</option>' in page
+    assert '<td class="verdict v-unsupported" data-verdict="unsupported">unsupported</td>' in page
+    assert '<th scope="col">unsupported</th>' in page and "td.v-unsupported {" in page
+
+    # Any other verdict string shows as itself, unstyled, rather than failing the render.
+    odd = dataclasses.replace(matrix.columns[1], verdicts={**matrix.columns[1].verdicts, rule["id"]: "vanished"})
+    matrix.columns[1] = odd
+    assert matrix.verdicts == ["fail", "xfail", "pass", "skip", "vanished", "untested"]
+    assert render_markdown(matrix).count(" | conforms | vanished |") == 1
+    assert '<td class="verdict v-vanished" data-verdict="vanished">vanished</td>' in render_html(matrix)
 
 
 # --- the published matrix --------------------------------------------------------------------------
