@@ -3,46 +3,112 @@
 A file lists tests that are expected to fail for given versions of an
 implementation, with the rule, the kind of failure and what was observed:
 
-    implementation = "pico-ioc"
+    implementation = "pico-ioc"   # optional: the implementation the file is for
 
     [[expected]]
     test = "test_policies.py::test_dispatch_does_not_wait_for_task_handlers[publish]"
     rule = "POL-TASK-2"
     kind = "hang"                # assertion | hang | crash
-    versions = "==2.5.2"         # a PEP 440 specifier set
+    versions = "==2.5.2"         # a PEP 440 specifier set, or an array of them
     observed = "publish gathers the TASK handlers' tasks and waits for them."
+    loop = "uvloop"              # optional: only on this event loop (asyncio | uvloop)
 
 A listed test that fails the expected way is reported as an expected failure. A
 listed test that passes, or fails another way, fails the run; so does an entry
 naming a test the suite does not have. Entries for other versions are ignored,
 so a new release is checked afresh.
+
+The file, checked before any test runs
+--------------------------------------
+Top level: `implementation` (a string) and `expected` (an array of tables,
+`[[expected]]`); nothing else. Each entry has exactly the keys above: `test`,
+`rule`, `kind`, `versions` and `observed` are required, `loop` is optional; all
+are non-empty strings except `versions`. Any other key, a wrong type, a rule ID
+that is not in SPEC.md (or not the one the test checks), a kind or loop the kit
+does not know, a version specifier that does not parse, a test the suite does not
+have and the same test listed twice for the same versions and loop all raise
+`ExpectationError`; so does an `implementation` other than the one under test,
+when `load` is told its name (compared as package names: `pico_ioc` is
+`pico-ioc`). Every problem of the file is reported at once, each as
+`FILE:LINE: entry N (test = ...): what is wrong; fix: what to write`. A file that
+is not valid TOML is reported with the line and column of the error. When the
+entries are applied (`select`), two entries that both cover one test on this
+version and loop (overlapping `versions`) are an error too. The plugin reports an
+`ExpectationError` as a usage error (exit code 4).
+
+`test`: a test id as pytest prints it. `file.py::test_name[param]` is the kit's
+form; a path in front (`conformance/suite/file.py::...`, or any other path,
+with `/` or `\\`) is dropped, and so is what pytest prints around an id: the
+outcome word and progress of `pytest -v` (`... PASSED [ 10%]`) or the outcome
+word and message of the short summary (`FAILED ... - AssertionError`). Without
+`[param]` an entry covers every parametrization of its test; an entry with
+`[param]` covers that one, and takes precedence over one without. A `[param]`
+is not checked against the suite here: an entry whose parametrization does not
+exist covers nothing, so the test's failure fails the run.
+
+`versions`: a PEP 440 specifier set (`"==2.5.2"`, `">=2.5,<2.7"`; the commas of
+one set all have to hold), or an array of them (`["==2.5.2", ">=2.6.1"]`): the
+entry applies when any of them holds. A bare version (`"2.5.2"`) is not a
+specifier: write `"==2.5.2"`. Pre-releases and development versions count
+(`">=2.5"` covers `2.6.0rc1`). `"*"` means every version, including an unknown
+one.
+
+Where the version comes from: the adapter's `version` attribute. `ModuleAdapter`
+(used for packages shaped like pico-ioc) reads the installed distribution that
+provides the package (`importlib.metadata`), else the package's `__version__`;
+an adapter object of your own sets `version` itself. An unknown version (`None`
+or empty) never matches a specifier as if it were "0": applying an entry with
+version specifiers to it raises `ExpectationError`, which says how to give the
+implementation a version, or to write `versions = "*"`. A version that is not
+PEP 440 is rejected the same way.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
+import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from ._failures import FailureKind
 from .rules import RULES
+from .runner import LOOPS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-KINDS = ("assertion", "hang", "crash")
+KINDS: tuple[str, ...] = get_args(FailureKind)
 BUNDLED = Path(__file__).parent / "expectations"
 SUITE = Path(__file__).parent / "suite"
+ANY_VERSION = "*"
+"""`versions = "*"`: every version, also an unknown one."""
+
+TOP_LEVEL_KEYS = ("implementation", "expected")
+REQUIRED_KEYS = ("test", "rule", "kind", "versions", "observed")
+OPTIONAL_KEYS = ("loop",)
+_OUTCOMES = r"(?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)"
+_ENTRY_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:expected|\"expected\"|'expected')[ \t]*\]\]", re.MULTILINE)
 
 
 class ExpectationError(Exception):
-    """An expectation file that cannot be used as written."""
+    """An expectation file that cannot be used as written (the plugin makes it a `pytest.UsageError`).
+
+    Its message names the file, the entry (number, line and test) and the fix;
+    `problems` holds each problem's line of that message.
+    """
+
+    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [message]
 
 
 @dataclass(frozen=True)
@@ -50,38 +116,99 @@ class Expectation:
     """One expected failure."""
 
     test: str
+    """`file.py::test_name` or `file.py::test_name[param]`, whatever form the file used."""
     rule: str
     kind: str
-    versions: str
+    versions: tuple[str, ...]
+    """Specifier sets, any of which selects the entry; `("*",)` for every version."""
     observed: str
     loop: str | None = None
+    where: str = field(default="", compare=False)
+    """Where the entry is written: `FILE:LINE: entry N (test = ...)`, for messages."""
 
-    def applies_to(self, version: str, loop: str) -> bool:
-        """True when this entry covers `version` running on `loop`."""
+    def applies_to(self, version: str | None, loop: str) -> bool:
+        """True when this entry covers `version` running on `loop`.
+
+        Raises ExpectationError when `version` is unknown (None or empty) or not a
+        PEP 440 version and the entry names versions: it is never taken as "0".
+        """
+        if self.versions == (ANY_VERSION,):
+            return self.loop is None or self.loop == loop
+        parsed = _version(version, self)  # first: an unknown version is an error on every loop
         if self.loop is not None and self.loop != loop:
             return False
-        try:
-            return Version(version) in SpecifierSet(self.versions)
-        except InvalidVersion:
-            return False
+        return any(SpecifierSet(spec).contains(parsed, prereleases=True) for spec in self.versions)
+
+
+def select(entries: Iterable[Expectation], version: str | None, loop: str) -> dict[str, Expectation]:
+    """The entries that apply to `version` on `loop`, by test; two that apply to one test are an error."""
+    chosen: dict[str, Expectation] = {}
+    for entry in entries:
+        if not entry.applies_to(version, loop):
+            continue
+        other = chosen.get(entry.test)
+        if other is not None:
+            raise ExpectationError(
+                f"{entry.where}: {entry.test} is already listed by {other.where or 'another entry'}, and both "
+                f"apply to version {version} on {loop}; fix: narrow the versions (or loop) of one of them"
+            )
+        chosen[entry.test] = entry
+    return chosen
+
+
+def suite_tests() -> dict[str, tuple[str, ...] | None]:
+    """Every `file.py::test_name` of the bundled suite and the rules it is marked with, read from the source.
+
+    The rules are those of `@pytest.mark.rule(...)` written with literal IDs on the
+    test or its class; None where they cannot be read without running the code.
+    """
+    tests: dict[str, tuple[str, ...] | None] = {}
+    for path in sorted(SUITE.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module_rules = _rules_of_assignments(tree.body)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                tests[f"{path.name}::{node.name}"] = _rules_of(node) or module_rules
+            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+                class_rules = _rules_of(node) or _rules_of_assignments(node.body) or module_rules
+                tests[f"{path.name}::{node.name}"] = class_rules
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and sub.name.startswith("test_"):
+                        tests[f"{path.name}::{node.name}::{sub.name}"] = _rules_of(sub) or class_rules
+    return tests
 
 
 def suite_test_ids() -> set[str]:
     """Every `file.py::test_name` of the bundled suite, read from the source, whatever is selected."""
-    ids: set[str] = set()
-    for path in sorted(SUITE.glob("test_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
-                ids.add(f"{path.name}::{node.name}")
-            elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-                ids.add(f"{path.name}::{node.name}")
-                ids.update(
-                    f"{path.name}::{node.name}::{sub.name}"
-                    for sub in node.body
-                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and sub.name.startswith("test_")
-                )
-    return ids
+    return set(suite_tests())
+
+
+def _rule_call(node: ast.expr) -> tuple[str, ...] | None:
+    """The IDs of a `pytest.mark.rule("ID", ...)` call with literal arguments, else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "rule"):
+        return None
+    ids = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    return tuple(ids) if ids and len(ids) == len(node.args) else None
+
+
+def _rules_of(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> tuple[str, ...] | None:
+    for decorator in node.decorator_list:
+        found = _rule_call(decorator)
+        if found:
+            return found
+    return None
+
+
+def _rules_of_assignments(body: list[ast.stmt]) -> tuple[str, ...] | None:
+    """The rule of a `pytestmark = pytest.mark.rule(...)` (or a list of marks) in `body`."""
+    for node in body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            marks = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            for mark in marks:
+                found = _rule_call(mark)
+                if found:
+                    return found
+    return None
 
 
 def default_path(impl_name: str) -> Path | None:
@@ -90,50 +217,324 @@ def default_path(impl_name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def load(path: Path) -> list[Expectation]:
-    """Read and check an expectation file; raise ExpectationError saying what is wrong and where."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ExpectationError(f"{path}: {exc}") from exc
-    known_tests = suite_test_ids()
-    entries: list[Expectation] = []
-    seen: set[tuple[str, str, str | None]] = set()
-    for i, raw in enumerate(data.get("expected", []), start=1):
-        where = f"{path}, entry {i}"
-        entry = _entry(raw, where)
-        if entry.test.split("[", 1)[0] not in known_tests:
-            raise ExpectationError(f"{where}: names test {entry.test!r}, which the suite does not have")
-        key = (entry.test, entry.versions, entry.loop)
-        if key in seen:
-            raise ExpectationError(f"{where}: {entry.test} is listed twice for {entry.versions}")
-        seen.add(key)
-        entries.append(entry)
-    return entries
+def normalise_test_id(text: str) -> str:
+    """`file.py::test_name[param]` from a test id in any form pytest prints; ValueError saying why not."""
+    rest = text.strip()
+    prefix = re.match(rf"{_OUTCOMES}\s+", rest)
+    if prefix:
+        rest = rest[prefix.end() :]
+    path, sep, rest = rest.partition("::")
+    if not sep:
+        raise ValueError("has no '::'; fix: write it as file.py::test_name (or file.py::test_name[param])")
+    names = re.match(r"[A-Za-z_]\w*(?:::[A-Za-z_]\w*)*", rest)
+    if not names:
+        raise ValueError("has no test name after '::'; fix: write it as file.py::test_name")
+    tail = rest[names.end() :]
+    param = ""
+    if tail.startswith("["):
+        depth, end = 0, 0
+        while end < len(tail):
+            depth += {"[": 1, "]": -1}.get(tail[end], 0)
+            end += 1
+            if depth == 0:
+                break
+        if depth:
+            raise ValueError("has a '[' without its ']'; fix: write the parametrization as test_name[param]")
+        param, tail = tail[:end], tail[end:]
+        if param == "[]":
+            raise ValueError("has an empty parametrization '[]'; fix: name one (test_name[param]) or leave it out")
+    verbose = re.fullmatch(rf"\s+{_OUTCOMES}(?:\s+\[\s*\d+%\])?\s*", tail)
+    summary = prefix is not None and re.match(r"\s+-\s", tail)
+    if tail and not (verbose and prefix is None) and not summary:
+        raise ValueError(f"has {tail.strip()!r} after the test id; fix: write it as file.py::test_name[param]")
+    file = re.split(r"[\\/]", path.strip())[-1]
+    if not file:
+        raise ValueError("has no file before '::'; fix: write it as file.py::test_name")
+    return f"{file}::{names.group()}{param}"
 
 
-def _entry(raw: Any, where: str) -> Expectation:
-    if not isinstance(raw, dict):
-        raise ExpectationError(f"{where}: must be a table")
-    missing = [k for k in ("test", "rule", "kind", "versions", "observed") if not raw.get(k)]
-    if missing:
-        raise ExpectationError(f"{where}: missing {', '.join(missing)}")
-    extra = set(raw) - {"test", "rule", "kind", "versions", "observed", "loop"}
-    if extra:
-        raise ExpectationError(f"{where}: unknown keys {', '.join(sorted(extra))}")
-    if raw["rule"] not in RULES:
-        raise ExpectationError(f"{where}: rule {raw['rule']!r} is not in SPEC.md")
-    if raw["kind"] not in KINDS:
-        raise ExpectationError(f"{where}: kind must be one of {', '.join(KINDS)}, not {raw['kind']!r}")
+def load(path: Path, *, implementation: str | None = None) -> list[Expectation]:
+    """Read and check an expectation file; raise ExpectationError saying what is wrong, where, and the fix.
+
+    With `implementation` (the `--impl` name), a file whose `implementation` key names another one
+    is refused; names compare as package names do (`pico_ioc` is `pico-ioc`).
+    """
     try:
-        SpecifierSet(raw["versions"])
-    except InvalidSpecifier as exc:
-        raise ExpectationError(f"{where}: versions {raw['versions']!r} is not a version specifier") from exc
-    return Expectation(
-        test=str(raw["test"]),
-        rule=str(raw["rule"]),
-        kind=str(raw["kind"]),
-        versions=str(raw["versions"]),
-        observed=str(raw["observed"]),
-        loop=raw.get("loop"),
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExpectationError(
+            f"{path}: cannot read the expectation file ({exc.strerror or exc}); "
+            "fix: give --expectations an existing file, or --expectations=none for none"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ExpectationError(f"{path}: is not UTF-8 text ({exc.reason}); fix: save it as UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationError(f"{path}: is not valid TOML: {exc}; fix: correct the TOML there") from exc
+    return _Checker(path, text, implementation).check(data)
+
+
+class _Checker:
+    """Collects every problem of one file, then raises them together."""
+
+    def __init__(self, path: Path, text: str, implementation: str | None) -> None:
+        self.path = path
+        self.text = text
+        self.implementation = implementation
+        self.problems: list[str] = []
+        self.tests = suite_tests()
+
+    def check(self, data: Mapping[str, Any]) -> list[Expectation]:
+        self._top_level(data)
+        raw_entries = data.get("expected", [])
+        if not isinstance(raw_entries, list):
+            self._problem(
+                f"{self.path}: 'expected' is a {_type(raw_entries)}; "
+                "fix: write each entry as a table of its own, under the header [[expected]]"
+            )
+            raw_entries = []
+        lines = self._entry_lines(len(raw_entries))
+        entries: list[Expectation] = []
+        seen: dict[tuple[str, frozenset[str], str | None], str] = {}
+        for index, raw in enumerate(raw_entries, start=1):
+            entry = self._entry(raw, index, lines[index - 1] if lines else None)
+            if entry is None:
+                continue
+            key = (entry.test, frozenset(entry.versions), entry.loop)
+            if key in seen:
+                on = f" on {entry.loop}" if entry.loop else ""
+                self._problem(
+                    f"{entry.where}: {entry.test} is listed twice for versions {' or '.join(entry.versions)}{on}, "
+                    f"here and at {seen[key]}; fix: remove one of them"
+                )
+                continue
+            seen[key] = entry.where
+            entries.append(entry)
+        if self.problems:
+            count = len(self.problems)
+            heading = "" if count == 1 else f"{self.path}: {count} problems in the expectation file:\n"
+            raise ExpectationError(heading + "\n".join(self.problems), self.problems)
+        return entries
+
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def _top_level(self, data: Mapping[str, Any]) -> None:
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                self._problem(
+                    f"{self.path}: unknown top-level key or table {key!r}{_did_you_mean(key, TOP_LEVEL_KEYS)}; "
+                    f"fix: an expectation file has only {' and '.join(TOP_LEVEL_KEYS)} "
+                    "(entries go under [[expected]])"
+                )
+        name = data.get("implementation")
+        if name is None:
+            return
+        if not isinstance(name, str) or not name.strip():
+            self._problem(
+                f"{self.path}: implementation is {_show(name)}; fix: write the --impl name, "
+                'as a string: implementation = "mybus"'
+            )
+        elif self.implementation is not None and _same_name(name) != _same_name(self.implementation):
+            self._problem(
+                f"{self.path}: is the expectation file of {name!r}, but the implementation under test is "
+                f"{self.implementation!r}; fix: pass that implementation's file to --expectations "
+                "(or --expectations=none), or correct the file's implementation key"
+            )
+
+    def _entry_lines(self, count: int) -> list[int] | None:
+        """The line of each `[[expected]]` header, when they can be told apart from the text."""
+        lines = [self.text.count("\n", 0, m.start()) + 1 for m in _ENTRY_HEADER.finditer(self.text)]
+        return lines if len(lines) == count else None
+
+    def _entry(self, raw: Any, index: int, line: int | None) -> Expectation | None:
+        place = f"{self.path}:{line}" if line else str(self.path)
+        if not isinstance(raw, dict):
+            self._problem(f"{place}: entry {index} is a {_type(raw)}; fix: make it a table, under [[expected]]")
+            return None
+        test_text = raw.get("test")
+        where = f"{place}: entry {index}" + (f" (test = {test_text!r})" if isinstance(test_text, str) else "")
+        before = len(self.problems)
+
+        def problem(message: str) -> None:
+            self._problem(f"{where}: {message}")
+
+        allowed = REQUIRED_KEYS + OPTIONAL_KEYS
+        for key in raw:
+            if key not in allowed:
+                problem(
+                    f"unknown key {key!r}{_did_you_mean(key, allowed)}; "
+                    f"fix: an entry has the keys {', '.join(allowed)} (loop is optional)"
+                )
+        missing = [k for k in REQUIRED_KEYS if k not in raw]
+        if missing:
+            problem(f"missing {', '.join(missing)}; fix: add {' and '.join(f'{k} = ...' for k in missing)}")
+        for key in ("test", "rule", "kind", "observed", "loop"):
+            if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+                problem(f"{key} is {_show(raw[key])}; fix: write it as a non-empty string: {key} = {_EXAMPLES[key]}")
+
+        test = self._test(raw.get("test"), problem)
+        rule = raw.get("rule")
+        if isinstance(rule, str) and rule.strip():
+            self._rule(rule, test, problem)
+        kind = raw.get("kind")
+        if isinstance(kind, str) and kind.strip() and kind not in KINDS:
+            problem(f"kind {kind!r} is not a kind of failure; fix: kind must be one of {', '.join(KINDS)}")
+        loop = raw.get("loop")
+        if isinstance(loop, str) and loop.strip() and loop not in LOOPS:
+            problem(
+                f"loop {loop!r} is not a loop the kit runs on; fix: loop must be one of {', '.join(LOOPS)}, "
+                "or leave it out for every loop"
+            )
+        versions = self._versions(raw.get("versions"), problem) if "versions" in raw else None
+
+        if len(self.problems) > before or test is None or versions is None:
+            return None
+        return Expectation(
+            test=test,
+            rule=str(rule),
+            kind=str(kind),
+            versions=versions,
+            observed=str(raw["observed"]),
+            loop=loop if isinstance(loop, str) else None,
+            where=where,
+        )
+
+    def _test(self, text: Any, problem: Callable[[str], None]) -> str | None:
+        if not isinstance(text, str) or not text.strip():
+            return None
+        try:
+            test = normalise_test_id(text)
+        except ValueError as exc:
+            known = self._suggest(text.strip()) if "::" not in text else None
+            problem(f"test {text!r} {exc}" + (f": did you mean {known}?" if known else ""))
+            return None
+        base = test.split("[", 1)[0]
+        if base not in self.tests:
+            known = self._suggest(base)
+            fix = (
+                f"did you mean {known}?"
+                if known
+                else "copy the id from `pytest --collect-only -q` (file.py::test_name[param]), or remove the entry"
+            )
+            problem(f"names test {test!r}, which the suite does not have; fix: {fix}")
+            return None
+        return test
+
+    def _suggest(self, base: str) -> str | None:
+        """The suite's ids that `base` most likely means: the same test name in any file, else a close spelling."""
+        name = base.rsplit("::", 1)[-1]
+        same_name = sorted(t for t in self.tests if t.rsplit("::", 1)[-1] == name)
+        close = same_name or difflib.get_close_matches(base, list(self.tests), n=1, cutoff=0.6)
+        return " or ".join(map(repr, close)) or None
+
+    def _rule(self, rule: str, test: str | None, problem: Callable[[str], None]) -> None:
+        if rule not in RULES:
+            hint = _did_you_mean(rule, list(RULES))
+            problem(f"rule {rule!r} is not in SPEC.md{hint}; fix: name the rule the test checks (its rule marker)")
+            return
+        checked = self.tests.get(test.split("[", 1)[0]) if test else None
+        if checked and rule not in checked:
+            problem(
+                f"names rule {rule}, but the test checks {', '.join(checked)}; "
+                f'fix: rule = "{checked[0]}" (or the one of them the failure breaks)'
+            )
+
+    def _versions(self, value: Any, problem: Callable[[str], None]) -> tuple[str, ...] | None:
+        example = 'versions = "==2.5.2", or an array: versions = ["==2.5.2", ">=2.6"]'
+        if isinstance(value, str):
+            specs = [value]
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            specs = list(value)
+        elif isinstance(value, list) and not value:
+            problem(f'versions is an empty array, which selects no version; fix: {example} (or "*" for every one)')
+            return None
+        else:
+            problem(f"versions is {_show(value)}; fix: write a specifier string or an array of them: {example}")
+            return None
+        good: list[str] = []
+        for spec in specs:
+            spec = spec.strip()
+            if spec == ANY_VERSION:
+                if len(specs) > 1:
+                    problem('versions "*" already covers every version; fix: write versions = "*" alone')
+                    return None
+                good.append(spec)
+                continue
+            if not spec:
+                problem(f'versions {value!r} is empty; fix: {example} (or "*" for every version)')
+                continue
+            try:
+                SpecifierSet(spec)
+            except InvalidSpecifier:
+                problem(f"versions {spec!r} is not a version specifier; fix: {_specifier_hint(spec)}")
+                continue
+            good.append(spec)
+        return tuple(good) if len(good) == len(specs) else None
+
+
+_EXAMPLES = {
+    "test": '"test_file.py::test_name[param]"',
+    "rule": '"PUB-1"',
+    "kind": f'"{KINDS[0]}"',
+    "observed": '"what the implementation does instead"',
+    "loop": f'"{LOOPS[0]}"',
+}
+
+
+def _specifier_hint(spec: str) -> str:
+    try:
+        Version(spec)
+    except InvalidVersion:
+        return 'write a PEP 440 specifier set such as "==2.5.2" or ">=2.5,<2.7" ("*" for every version)'
+    return f'a bare version is not a specifier: write "=={spec}"'
+
+
+def _version(version: str | None, entry: Expectation) -> Version:
+    """The implementation's version, parsed; ExpectationError if it is unknown or not PEP 440."""
+    where = entry.where or f"the entry for {entry.test}"
+    fix = (
+        "fix: give the implementation a version (the adapter's `version`: ModuleAdapter reads the installed "
+        'distribution, else the package\'s __version__), or write versions = "*" in entries that hold for every version'
     )
+    if version is None or not str(version).strip():
+        raise ExpectationError(
+            f"{where}: names versions {' or '.join(entry.versions)}, but the implementation under test reports "
+            f"no version ({version!r}), and an unknown version is never taken as 0; {fix}"
+        )
+    try:
+        return Version(str(version))
+    except InvalidVersion as exc:
+        raise ExpectationError(
+            f"{where}: names versions {' or '.join(entry.versions)}, but the implementation's version "
+            f"{version!r} is not a PEP 440 version; {fix}"
+        ) from exc
+
+
+def _same_name(name: str) -> str:
+    """`name` as package names compare: pico-ioc, pico_ioc and Pico.IoC are one (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    return "an empty string" if isinstance(value, str) else f"a {_type(value)} ({value!r})"

@@ -17,7 +17,7 @@ import pytest
 from ._results import judge, result_of
 from .adapter import Implementation
 from .capabilities import CAPABILITIES
-from .expectations import Expectation, ExpectationError, default_path, load
+from .expectations import Expectation, ExpectationError, default_path, load, select
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .report import RunInfo, TestResult, count_verdicts, render_json, render_report, reproducing_command, rule_verdicts
@@ -167,12 +167,12 @@ def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expe
     if path is None:
         return {}
     try:
-        entries = load(path)
+        entries = load(path, implementation=impl.name)
+        applying = select(entries, impl.version, config.getoption("loop"))
     except ExpectationError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_EXPECTATIONS_PATH_KEY] = str(path)
-    loop = config.getoption("loop")
-    return {e.test: e for e in entries if e.applies_to(impl.version, loop)}
+    return applying
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
