@@ -8,6 +8,7 @@ the run: the test fails after its bound, naming its rule, and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -158,6 +159,17 @@ def _close_loop(loop: asyncio.AbstractEventLoop, bound: float) -> None:
     if loop.is_closed():
         return
     try:
+        # A BaseException that escaped from a task (SystemExit from a handler, say) ends
+        # run_until_complete with the test's coroutine still suspended: finish it here, on its
+        # loop, or it would be closed later by the garbage collector, with no loop, inside
+        # whichever test happens to run then.
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            # One more SystemExit from a task changes nothing: the test's verdict is in.
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.wait(left, timeout=bound))
         loop.run_until_complete(loop.shutdown_asyncgens())
         # A thread-pool handler may still be finishing; give it the bound, not forever.
         loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), bound))
