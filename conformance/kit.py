@@ -73,6 +73,10 @@ class Kit(Checks):
         self._threads: list[threading.Thread] = []
         self._thread_errors: list[tuple[str, BaseException]] = []
         self._logs = LogCapture()
+        self.required: set[str] = set()
+        """The capabilities the test asked for (`require`), declared or not."""
+        self.optional: set[str] = set()
+        """The capabilities the test asked about (`supports`): it uses them only where declared."""
 
     # -- the implementation's names ------------------------------------------------
 
@@ -100,7 +104,11 @@ class Kit(Checks):
     # -- capabilities ----------------------------------------------------------------
 
     def supports(self, capability: str) -> bool:
-        """Whether the implementation declares `capability` (`conformance.capabilities.CAPABILITIES`)."""
+        """Whether the implementation declares `capability` (`conformance.capabilities.CAPABILITIES`).
+
+        A test that asks uses the capability only where it is declared: it is optional for the test.
+        """
+        self.optional.add(capability)
         return capability in self.impl.capabilities
 
     def where_supported(self, **options: Any) -> dict[str, Any]:
@@ -114,6 +122,7 @@ class Kit(Checks):
     def require(self, capability: str) -> None:
         """Go on only if the implementation declares `capability`; else the test's verdict is *unsupported*."""
         __tracebackhide__ = True
+        self.required.add(capability)
         if capability == "event_base":
             if self.impl.event_type is object:
                 raise Unsupported(capability, f"{self.impl.name}'s events need no base class: any object is an event")

@@ -16,7 +16,7 @@ import pytest
 
 from ._results import judge, result_of
 from .adapter import Implementation
-from .capabilities import CAPABILITIES
+from .capabilities import CAPABILITIES, DERIVED
 from .expectations import Expectation, ExpectationError, default_path, load, select
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
@@ -75,6 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the `rule` marker."""
     config.addinivalue_line("markers", "rule(id): the SPEC.md rule a conformance test checks")
+    config.addinivalue_line(
+        "markers",
+        "needs(*capabilities): the capabilities a conformance test uses (conformance/capabilities.py); "
+        "without them its verdict is unsupported",
+    )
     config.stash[_RESULTS_KEY] = []
     config.pluginmanager.register(_Collector(config), "event-bus-conformance-results")
 
@@ -201,7 +206,15 @@ def kit(request: pytest.FixtureRequest, implementation: Implementation) -> Kit:
     rule = rule_of(request.node)
     if rule is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses the kit fixture without @pytest.mark.rule(...)")
-    return Kit(implementation, rule, bound=request.config.getoption("bound"))
+    kit = Kit(implementation, rule, bound=request.config.getoption("bound"))
+    # Declared needs are checked before the test starts: a test never runs half-way on a bus
+    # that cannot express what it checks (its verdict is unsupported, not a failure of an early step).
+    marker = request.node.get_closest_marker("needs")
+    for capability in marker.args if marker is not None else ():
+        if capability not in CAPABILITIES and capability not in DERIVED:
+            raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.needs names no capability: {capability!r}")
+        kit.require(capability)
+    return kit
 
 
 @pytest.fixture(params=PATHS)
@@ -235,12 +248,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     config = pyfuncitem.config
-    problems = run_test(
-        kit,
-        lambda: test_fn(**kwargs),
-        loop_factory(config.getoption("loop")),
-        hard_bound=4 * kit.bound,
-    )
+    try:
+        problems = run_test(
+            kit,
+            lambda: test_fn(**kwargs),
+            loop_factory(config.getoption("loop")),
+            hard_bound=4 * kit.bound,
+        )
+    finally:
+        # What the test asked for as it ran; tests/test_needs.py checks its `needs` marker covers it.
+        needed = kit.required - kit.optional
+        pyfuncitem.user_properties.append(("capabilities_required", ",".join(sorted(needed))))
     for problem in problems:
         pyfuncitem.warn(pytest.PytestWarning(f"[{kit.rule.id}] after the test: {problem}"))
     return True

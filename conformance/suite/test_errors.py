@@ -229,10 +229,12 @@ async def _background_error_is_logged(kit: Kit, dispatch: Dispatch, policy: str)
 
 
 @pytest.mark.rule("ERR-5")
+@pytest.mark.needs("task")
 async def test_task_exception_is_logged(kit: Kit, dispatch: Dispatch) -> None:
     await _background_error_is_logged(kit, dispatch, "TASK")
 
 
 @pytest.mark.rule("ERR-5")
+@pytest.mark.needs("threadpool")
 async def test_threadpool_exception_is_logged(kit: Kit, dispatch: Dispatch) -> None:
     await _background_error_is_logged(kit, dispatch, "THREADPOOL")

@@ -42,6 +42,7 @@ async def test_plain_and_dataclass_events_can_be_published(kit: Kit) -> None:
 
 
 @pytest.mark.rule("CTR-1")
+@pytest.mark.needs("container")
 async def test_container_provides_one_bus(kit: Kit) -> None:
     container, other = kit.container(), kit.container()
     got = [container.get(kit.EventBus), container.get(kit.EventBus)]
@@ -64,6 +65,7 @@ async def test_container_provides_one_bus(kit: Kit) -> None:
 
 
 @pytest.mark.rule("CTR-2")
+@pytest.mark.needs("container")
 async def test_bus_is_injected_into_components(kit: Kit) -> None:
     class Publisher:
         def __init__(self, bus) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +115,7 @@ def _subscribers(kit: Kit, rec: Recorder, Ping: Any) -> tuple[type, type]:
 
 
 @pytest.mark.rule("CTR-3", "SUB-2")
+@pytest.mark.needs("container")
 async def test_init_creates_the_components_it_scans(kit: Kit) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
     rec = kit.recorder()
@@ -154,6 +157,7 @@ async def test_init_creates_the_components_it_scans(kit: Kit) -> None:
 
 @pytest.mark.rule("CTR-4")
 @pytest.mark.parametrize("form", ["names", "objects", "mixed", "swapped"])
+@pytest.mark.needs("container")
 async def test_init_accepts_modules_given_as(kit: Kit, form: str) -> None:
     Ping = kit.event_class("Ping")
     rec = kit.recorder()
@@ -200,6 +204,7 @@ async def test_init_accepts_modules_given_as(kit: Kit, form: str) -> None:
 
 
 @pytest.mark.rule("CTR-5")
+@pytest.mark.needs("container", "task")
 async def test_the_guides_example_works_as_printed(kit: Kit) -> None:
     UserCreatedEvent = dataclasses.make_dataclass(
         "UserCreatedEvent", [("user_id", int), ("email", str)], bases=(kit.Event,)

@@ -98,6 +98,7 @@ async def _pause(event: Any) -> None:
 
 
 @pytest.mark.rule("EXT-PRI-1")
+@pytest.mark.needs("priority")
 async def test_higher_priority_runs_first_and_ties_keep_subscription_order(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)  # equal by value, unhashable
 
@@ -131,6 +132,7 @@ async def test_higher_priority_runs_first_and_ties_keep_subscription_order(kit: 
 
 
 @pytest.mark.rule("EXT-ONCE-1")
+@pytest.mark.needs("once")
 async def test_once_handler_runs_for_the_first_dispatch_only(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
 
@@ -157,6 +159,7 @@ async def test_once_handler_runs_for_the_first_dispatch_only(kit: Kit, dispatch:
 
 
 @pytest.mark.rule("EXT-ONCE-1")
+@pytest.mark.needs("once")
 async def test_once_handler_is_skipped_by_a_dispatch_that_starts_while_it_runs(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -190,6 +193,7 @@ async def test_once_handler_is_skipped_by_a_dispatch_that_starts_while_it_runs(k
 
 
 @pytest.mark.rule("EXT-ONCE-2")
+@pytest.mark.needs("once")
 async def test_once_handler_that_raised_is_not_called_again(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
 
@@ -282,6 +286,7 @@ async def test_registering_the_same_bound_method_twice_calls_it_twice(kit: Kit, 
 
 
 @pytest.mark.rule("EXT-UNSUB-1", "EXT-DUP-1")
+@pytest.mark.needs("unsubscribe")
 async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
     Pong = kit.numbered_event("Pong", frozen=False)
@@ -319,6 +324,7 @@ async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> 
 
 
 @pytest.mark.rule("EXT-UNSUB-1", "EXT-DUP-1")
+@pytest.mark.needs("unsubscribe")
 async def test_unsubscribe_removes_a_bound_method(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
 
@@ -368,6 +374,7 @@ async def test_unsubscribe_removes_a_bound_method(kit: Kit, dispatch: Dispatch) 
 
 
 @pytest.mark.rule("EXT-UNSUB-2")
+@pytest.mark.needs("unsubscribe")
 async def test_unsubscribe_of_a_type_nobody_subscribed_to_is_a_no_op(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -384,6 +391,7 @@ async def test_unsubscribe_of_a_type_nobody_subscribed_to_is_a_no_op(kit: Kit) -
 
 
 @pytest.mark.rule("EXT-UNSUB-2")
+@pytest.mark.needs("unsubscribe")
 async def test_unsubscribe_of_an_unknown_handler_keeps_the_others(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -419,6 +427,7 @@ async def test_unsubscribe_of_an_unknown_handler_keeps_the_others(kit: Kit) -> N
 
 
 @pytest.mark.rule("EXT-SUB-1")
+@pytest.mark.needs("container", "priority")
 async def test_decorator_priority_applies_to_auto_subscribed_methods(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -452,6 +461,7 @@ async def test_decorator_priority_applies_to_auto_subscribed_methods(kit: Kit) -
 
 
 @pytest.mark.rule("EXT-SUB-1")
+@pytest.mark.needs("container", "once")
 async def test_decorator_once_applies_to_auto_subscribed_methods(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -483,6 +493,7 @@ async def test_decorator_once_applies_to_auto_subscribed_methods(kit: Kit) -> No
 
 
 @pytest.mark.rule("EXT-SUB-1")
+@pytest.mark.needs("container", "once", "priority", "task")
 async def test_decorator_accepts_policy_priority_and_once_together(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -523,6 +534,7 @@ async def test_decorator_accepts_policy_priority_and_once_together(kit: Kit) -> 
 
 
 @pytest.mark.rule("EXT-CLOSE-1")
+@pytest.mark.needs("aclose", "error_classes", "worker")
 async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Numbered = kit.numbered_event()
@@ -555,6 +567,7 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
 
 
 @pytest.mark.rule("EXT-CLOSE-1")
+@pytest.mark.needs("aclose", "error_classes", "threadsafe_post", "worker")
 async def test_aclose_without_worker_closes(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -577,6 +590,7 @@ async def test_aclose_without_worker_closes(kit: Kit) -> None:
 
 
 @pytest.mark.rule("EXT-CLOSE-2")
+@pytest.mark.needs("aclose", "error_classes", "worker")
 async def test_start_worker_after_aclose_raises_closed_error(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -607,6 +621,7 @@ async def test_start_worker_after_aclose_raises_closed_error(kit: Kit) -> None:
 
 
 @pytest.mark.rule("EXT-CLOSE-3")
+@pytest.mark.needs("aclose")
 async def test_aclose_lets_go_of_the_subscribed_handlers(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -693,6 +708,7 @@ async def _publish_sync_without_a_loop(kit: Kit, bus: Any, event: Any, rec: Reco
 
 
 @pytest.mark.rule("EXT-SYNC-1")
+@pytest.mark.needs("publish_sync")
 async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
@@ -718,6 +734,7 @@ async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Ki
 
 
 @pytest.mark.rule("EXT-SYNC-3")
+@pytest.mark.needs("publish_sync", "task")
 async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
@@ -737,6 +754,7 @@ async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) 
 
 
 @pytest.mark.rule("EXT-SYNC-3")
+@pytest.mark.needs("publish_sync", "threadpool")
 async def test_publish_sync_without_a_loop_runs_its_threadpool_handlers_exactly_once(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -758,6 +776,7 @@ async def test_publish_sync_without_a_loop_runs_its_threadpool_handlers_exactly_
 
 
 @pytest.mark.rule("EXT-SYNC-2")
+@pytest.mark.needs("publish_sync")
 async def test_publish_sync_on_a_running_loop_schedules_the_publish(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -788,6 +807,7 @@ async def test_publish_sync_on_a_running_loop_schedules_the_publish(kit: Kit) ->
 
 
 @pytest.mark.rule("EXT-SYNC-2")
+@pytest.mark.needs("publish_sync")
 async def test_publish_sync_from_a_sync_handler_schedules_the_publish(kit: Kit) -> None:
     Outer = kit.event_class("Outer")
 
@@ -830,6 +850,7 @@ async def test_publish_sync_from_a_sync_handler_schedules_the_publish(kit: Kit) 
 
 
 @pytest.mark.rule("EXT-ERR-1")
+@pytest.mark.needs("error_classes")
 async def test_exception_classes_exist(kit: Kit) -> None:
     kit.require("error_classes")
     found = {name: kit.impl.error(name) for name in ERROR_NAMES}
@@ -848,6 +869,7 @@ async def test_exception_classes_exist(kit: Kit) -> None:
 
 
 @pytest.mark.rule("EXT-ERR-2")
+@pytest.mark.needs("bounded_queue", "error_classes", "worker")
 async def test_full_queue_raises_queue_full_error(kit: Kit) -> None:
     bus = kit.new_bus(max_queue_size=QUEUE_SIZE)
     rec = kit.recorder()
@@ -884,6 +906,7 @@ async def test_full_queue_raises_queue_full_error(kit: Kit) -> None:
 
 
 @pytest.mark.rule("EXT-ERR-2")
+@pytest.mark.needs("bounded_queue", "error_classes", "threadsafe_post", "worker")
 async def test_full_queue_raises_queue_full_error_in_a_producer_thread(kit: Kit) -> None:
     bus = kit.new_bus(max_queue_size=QUEUE_SIZE)
     rec = kit.recorder()
@@ -937,6 +960,7 @@ async def _post_accepted_with_a_worker(kit: Kit, event_type: Any) -> None:
 
 
 @pytest.mark.rule("EXT-ERR-3")
+@pytest.mark.needs("error_classes", "worker")
 async def test_post_without_worker_raises_event_bus_error_if_it_raises(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -954,6 +978,7 @@ async def test_post_without_worker_raises_event_bus_error_if_it_raises(kit: Kit)
 
 
 @pytest.mark.rule("EXT-ERR-3")
+@pytest.mark.needs("error_classes", "threadsafe_post", "worker")
 async def test_post_after_stop_worker_raises_event_bus_error_if_it_raises(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 

@@ -31,6 +31,7 @@ async def _forever() -> None:
 
 
 @pytest.mark.rule("CAN-1")
+@pytest.mark.needs("task", "threadpool")
 async def test_cancelling_the_publisher_cancels_only_the_running_inline_handler(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -156,6 +157,7 @@ async def test_cancelled_error_from_an_inline_handler_is_a_cancellation(kit: Kit
 
 
 @pytest.mark.rule("CAN-4")
+@pytest.mark.needs("task")
 async def test_a_cancelled_task_handler_is_not_logged_as_an_error(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -235,6 +237,7 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
 
 
 @pytest.mark.rule("CAN-5")
+@pytest.mark.needs("worker")
 async def test_cancelling_stop_worker_loses_nothing(kit: Kit) -> None:
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
@@ -273,6 +276,7 @@ async def test_cancelling_stop_worker_loses_nothing(kit: Kit) -> None:
 
 
 @pytest.mark.rule("CAN-7")
+@pytest.mark.needs("aclose", "task")
 async def test_aclose_does_not_cancel_running_task_handlers(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -323,6 +327,7 @@ async def test_aclose_does_not_cancel_running_task_handlers(kit: Kit) -> None:
 
 
 @pytest.mark.rule("LEAK-1")
+@pytest.mark.needs("task", "threadpool")
 async def test_the_bus_lets_published_events_go(kit: Kit, dispatch: Dispatch) -> None:
     Num = kit.numbered_event("Num", frozen=False)
     bus = kit.new_bus()
@@ -355,6 +360,7 @@ async def test_the_bus_lets_published_events_go(kit: Kit, dispatch: Dispatch) ->
 
 
 @pytest.mark.rule("LEAK-2")
+@pytest.mark.needs("task")
 async def test_the_bus_lets_finished_task_tasks_go(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -399,6 +405,7 @@ class _Handler:
 
 
 @pytest.mark.rule("LEAK-3")
+@pytest.mark.needs("once", "unsubscribe")
 async def test_removed_handlers_are_let_go(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -427,6 +434,7 @@ async def test_removed_handlers_are_let_go(kit: Kit) -> None:
 
 
 @pytest.mark.rule("LEAK-4")
+@pytest.mark.needs("once", "unsubscribe")
 async def test_churn_leaves_the_bookkeeping_where_it_started(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -465,6 +473,7 @@ async def test_churn_leaves_the_bookkeeping_where_it_started(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-10")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_restarting_the_worker_under_load_loses_nothing(kit: Kit) -> None:
     Item = kit.odd_event("Item")  # all equal, one hash: a bus that dedupes loses them
     bus = kit.new_bus()

@@ -13,6 +13,7 @@ from conformance.kit import Kit, Recorder, describe
 
 
 @pytest.mark.rule("LIFE-1")
+@pytest.mark.needs("container", "worker")
 async def test_container_shutdown_drains_the_worker(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event("Num", frozen=False)
@@ -64,6 +65,7 @@ def _by_hand(kit: Kit, bus: Any, Ping: Any, rec: Recorder) -> None:
 
 
 @pytest.mark.rule("LIFE-2")
+@pytest.mark.needs("container", "error_classes")
 async def test_publish_after_container_shutdown_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -84,6 +86,7 @@ async def test_publish_after_container_shutdown_raises_closed(kit: Kit) -> None:
 
 
 @pytest.mark.rule("LIFE-2")
+@pytest.mark.needs("container", "error_classes", "worker")
 async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -117,6 +120,7 @@ async def test_publish_after_shutdown_with_running_worker_raises_closed(kit: Kit
 
 
 @pytest.mark.rule("LIFE-3")
+@pytest.mark.needs("container", "error_classes", "worker")
 async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -142,6 +146,7 @@ async def test_post_after_container_shutdown_raises_closed(kit: Kit) -> None:
 
 
 @pytest.mark.rule("LIFE-3")
+@pytest.mark.needs("container", "error_classes", "worker")
 async def test_post_on_the_loop_after_shutdown_with_running_worker_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -163,6 +168,7 @@ async def test_post_on_the_loop_after_shutdown_with_running_worker_raises_closed
 
 
 @pytest.mark.rule("LIFE-3")
+@pytest.mark.needs("container", "error_classes", "threadsafe_post", "worker")
 async def test_post_from_a_thread_after_shutdown_with_running_worker_raises_closed(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 

@@ -178,6 +178,7 @@ async def test_inline_handlers_run_one_after_another_in_subscription_order(kit: 
 
 
 @pytest.mark.rule("POL-TASK-1")
+@pytest.mark.needs("task")
 async def test_task_handlers_run_in_tasks_of_their_own(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -254,11 +255,13 @@ async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyNa
 
 
 @pytest.mark.rule("POL-TASK-2")
+@pytest.mark.needs("task")
 async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Dispatch) -> None:
     await _dispatch_does_not_wait(kit, dispatch, "TASK")
 
 
 @pytest.mark.rule("POL-TASK-3")
+@pytest.mark.needs("task")
 async def test_running_task_handlers_survive_garbage_collection(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -301,6 +304,7 @@ async def test_running_task_handlers_survive_garbage_collection(kit: Kit, dispat
 
 
 @pytest.mark.rule("POL-TASK-4")
+@pytest.mark.needs("task")
 async def test_task_handlers_of_one_dispatch_run_concurrently(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -342,6 +346,7 @@ async def test_task_handlers_of_one_dispatch_run_concurrently(kit: Kit, dispatch
 
 
 @pytest.mark.rule("POL-THREAD-1")
+@pytest.mark.needs("threadpool")
 async def test_threadpool_handlers_run_off_the_loop_thread(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -364,6 +369,7 @@ async def test_threadpool_handlers_run_off_the_loop_thread(kit: Kit, dispatch: D
 
 
 @pytest.mark.rule("POL-THREAD-2")
+@pytest.mark.needs("threadpool")
 async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -390,6 +396,7 @@ async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit, dispatch: Dis
 
 
 @pytest.mark.rule("POL-THREAD-3")
+@pytest.mark.needs("threadpool")
 async def test_dispatch_does_not_wait_for_threadpool_handlers(kit: Kit, dispatch: Dispatch) -> None:
     await _dispatch_does_not_wait(kit, dispatch, "THREADPOOL")
 
@@ -398,6 +405,7 @@ async def test_dispatch_does_not_wait_for_threadpool_handlers(kit: Kit, dispatch
 
 
 @pytest.mark.rule("POL-MIX-1")
+@pytest.mark.needs("task")
 async def test_sync_handlers_under_task_run_exactly_once(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -419,6 +427,7 @@ async def test_sync_handlers_under_task_run_exactly_once(kit: Kit, dispatch: Dis
 
 
 @pytest.mark.rule("POL-MIX-2")
+@pytest.mark.needs("threadpool")
 async def test_async_handlers_under_threadpool_run_exactly_once(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()

@@ -105,6 +105,7 @@ def _check_exactly_once_in_order(kit: Kit, items: list[Any], producers: int, per
 
 
 @pytest.mark.rule("ROB-1")
+@pytest.mark.needs("event_base")
 async def test_publishing_the_event_class_raises(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     Ping = kit.event_class("Ping")
@@ -128,6 +129,7 @@ async def test_publishing_the_event_class_raises(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-1")
+@pytest.mark.needs("event_base")
 async def test_publishing_non_event_objects_raises(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     Ping = kit.event_class("Ping")
@@ -150,6 +152,7 @@ async def test_publishing_non_event_objects_raises(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-2")
+@pytest.mark.needs("event_base", "worker")
 async def test_posting_non_events_raises_in_the_caller(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     Ping = kit.event_class("Ping")
@@ -172,6 +175,7 @@ async def test_posting_non_events_raises_in_the_caller(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-2")
+@pytest.mark.needs("event_base", "threadsafe_post", "worker")
 async def test_posting_non_events_from_a_thread_raises_in_that_thread(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     Ping = kit.event_class("Ping")
@@ -260,6 +264,7 @@ NON_EVENT_TYPES: list[tuple[str, Any]] = [
 
 
 @pytest.mark.rule("ROB-4")
+@pytest.mark.needs("event_base")
 async def test_subscribing_to_a_non_class_raises(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     bus = kit.new_bus()
@@ -277,6 +282,7 @@ async def test_subscribing_to_a_non_class_raises(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-4")
+@pytest.mark.needs("event_base")
 async def test_subscribing_to_a_class_that_is_not_an_event_raises(kit: Kit) -> None:
     kit.require("event_base")  # with no Event base class, every object is an event
     bus = kit.new_bus()
@@ -298,6 +304,7 @@ def _method(self: Any, event: Any) -> None:
 
 
 @pytest.mark.rule("ROB-5")
+@pytest.mark.needs("container")
 async def test_decorator_on_a_non_class_raises(kit: Kit) -> None:
     accepted = [what for what, x in _non_types(kit) if kit.raised_now(lambda x=x: kit.on(x)(_method)) is None]
     kit.check(
@@ -309,6 +316,7 @@ async def test_decorator_on_a_non_class_raises(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-5")
+@pytest.mark.needs("container", "task")
 async def test_decorator_on_a_class_that_is_not_an_event_raises(kit: Kit) -> None:
     accepted = [
         what for what, x in NON_EVENT_TYPES if kit.raised_now(lambda x=x: kit.on(x, policy="TASK")(_method)) is None
@@ -371,6 +379,7 @@ async def _post_concurrently(kit: Kit, bus: Any, Item: Any, producers: int, on_l
 
 
 @pytest.mark.rule("ROB-6")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_concurrent_producers_lose_nothing(kit: Kit) -> None:
     Item = _item_class(kit)
     bus = kit.new_bus()
@@ -387,6 +396,7 @@ async def test_concurrent_producers_lose_nothing(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-6")
+@pytest.mark.needs("bounded_queue", "threadsafe_post", "worker")
 async def test_concurrent_producers_and_the_loop_lose_nothing_in_a_bounded_queue(kit: Kit) -> None:
     Item = _item_class(kit)
     total = (PRODUCERS + 1) * PER_PRODUCER
@@ -511,6 +521,7 @@ async def _close_twice(kit: Kit, close: Callable[[], Awaitable[Any]], what: str)
 
 
 @pytest.mark.rule("ROB-8")
+@pytest.mark.needs("container")
 async def test_container_shutdown_twice_without_worker_returns(kit: Kit) -> None:
     container = kit.container()
     bus = kit.bus_of(container)
@@ -520,6 +531,7 @@ async def test_container_shutdown_twice_without_worker_returns(kit: Kit) -> None
 
 
 @pytest.mark.rule("ROB-8")
+@pytest.mark.needs("container", "worker")
 async def test_container_shutdown_twice_with_running_worker_returns(kit: Kit) -> None:
     container = kit.container()
     bus = kit.bus_of(container)
@@ -530,6 +542,7 @@ async def test_container_shutdown_twice_with_running_worker_returns(kit: Kit) ->
 
 
 @pytest.mark.rule("ROB-8")
+@pytest.mark.needs("aclose", "worker")
 async def test_aclose_twice_returns(kit: Kit) -> None:
     idle = kit.new_bus()
     kit.require("aclose")
@@ -543,6 +556,7 @@ async def test_aclose_twice_returns(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-9")
+@pytest.mark.needs("bounded_queue", "worker")
 async def test_negative_queue_size_is_rejected(kit: Kit) -> None:
     accepted = [
         size for size in (-1, -10) if kit.raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None
@@ -556,6 +570,7 @@ async def test_negative_queue_size_is_rejected(kit: Kit) -> None:
 
 
 @pytest.mark.rule("ROB-9")
+@pytest.mark.needs("bounded_queue", "worker")
 async def test_non_integer_queue_size_is_rejected(kit: Kit) -> None:
     accepted = [
         repr(size) for size in ("10", 2.5) if kit.raised_now(lambda size=size: kit.new_bus(max_queue_size=size)) is None

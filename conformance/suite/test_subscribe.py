@@ -9,6 +9,7 @@ from conformance.kit import Kit, Recorder
 
 
 @pytest.mark.rule("SUB-1")
+@pytest.mark.needs("container", "task", "threadpool")
 async def test_decorated_functions_stay_callable(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
@@ -69,6 +70,7 @@ async def _resolve(kit: Kit, container: Any, cls: type) -> Any:
 
 
 @pytest.mark.rule("SUB-2")
+@pytest.mark.needs("container")
 async def test_marked_methods_are_registered_when_the_container_creates_the_instance(kit: Kit) -> None:
     # One component class and one event class (made once per process), in two containers.
     Shared = kit.shared_event_class("SubscribeShared")
@@ -102,6 +104,7 @@ async def test_marked_methods_are_registered_when_the_container_creates_the_inst
 
 
 @pytest.mark.rule("SUB-2")
+@pytest.mark.needs("container")
 async def test_a_component_marked_lazy_is_subscribed_once_handed_out(kit: Kit) -> None:
     # IMPL-12: created at init or at its first resolution; either way subscribed by the time get returns it.
     Ping = kit.numbered_event("Ping")
@@ -141,6 +144,7 @@ async def test_a_component_marked_lazy_is_subscribed_once_handed_out(kit: Kit) -
 
 
 @pytest.mark.rule("SUB-3")
+@pytest.mark.needs("container", "task", "threadpool")
 async def test_decorator_policies_apply(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     rec = kit.recorder()
@@ -195,6 +199,7 @@ async def test_decorator_policies_apply(kit: Kit) -> None:
 
 
 @pytest.mark.rule("SUB-4")
+@pytest.mark.needs("container", "task")
 async def test_classes_never_instantiated_receive_nothing(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     rec = kit.recorder()
@@ -229,6 +234,7 @@ async def test_classes_never_instantiated_receive_nothing(kit: Kit) -> None:
 
 
 @pytest.mark.rule("SUB-5")
+@pytest.mark.needs("container")
 async def test_each_instance_registers_its_own_handlers(kit: Kit) -> None:
     Ping = kit.numbered_event("Ping")
     rec = kit.recorder()
@@ -276,6 +282,7 @@ def _named_listener(kit: Kit, rec: Recorder, Ping: Any, module: str) -> Any:
 
 
 @pytest.mark.rule("SUB-5")
+@pytest.mark.needs("container")
 async def test_same_named_classes_from_two_modules_each_register(kit: Kit) -> None:
     # Two event classes called Ping and two component classes called Listener, one pair per module.
     rec = kit.recorder()
@@ -303,6 +310,7 @@ async def test_same_named_classes_from_two_modules_each_register(kit: Kit) -> No
 
 
 @pytest.mark.rule("SUB-6")
+@pytest.mark.needs("container")
 async def test_one_method_with_several_marks(kit: Kit) -> None:
     Ping, Pong = kit.numbered_event("Ping"), kit.numbered_event("Pong")
     rec = kit.recorder()

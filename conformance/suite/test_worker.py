@@ -12,6 +12,7 @@ from conformance.kit import Kit, describe
 
 
 @pytest.mark.rule("POST-1")
+@pytest.mark.needs("worker")
 async def test_post_is_a_plain_call(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -43,6 +44,7 @@ async def test_post_is_a_plain_call(kit: Kit) -> None:
 
 
 @pytest.mark.rule("POST-1")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_post_returns_while_the_worker_is_busy(kit: Kit) -> None:
     Num = kit.numbered_event()
     bus = kit.new_bus()
@@ -96,6 +98,7 @@ async def test_post_returns_while_the_worker_is_busy(kit: Kit) -> None:
 
 
 @pytest.mark.rule("POST-2")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_post_from_another_thread_is_delivered(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -140,16 +143,19 @@ async def _fifo(kit: Kit, *, from_thread: bool) -> None:
 
 
 @pytest.mark.rule("POST-3")
+@pytest.mark.needs("worker")
 async def test_posted_events_are_delivered_in_order(kit: Kit) -> None:
     await _fifo(kit, from_thread=False)
 
 
 @pytest.mark.rule("POST-3")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_events_posted_from_a_thread_are_delivered_in_order(kit: Kit) -> None:
     await _fifo(kit, from_thread=True)
 
 
 @pytest.mark.rule("POST-4")
+@pytest.mark.needs("task", "threadpool", "worker")
 async def test_worker_applies_execution_policies(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -177,6 +183,7 @@ async def test_worker_applies_execution_policies(kit: Kit) -> None:
 
 
 @pytest.mark.rule("POST-4")
+@pytest.mark.needs("worker")
 async def test_worker_awaits_inline_handlers_before_the_next_event(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event()
@@ -216,6 +223,7 @@ async def test_worker_awaits_inline_handlers_before_the_next_event(kit: Kit) -> 
 
 
 @pytest.mark.rule("POST-4")
+@pytest.mark.needs("task", "threadpool", "worker")
 async def test_worker_does_not_wait_for_task_and_threadpool_handlers(kit: Kit) -> None:
     Num = kit.numbered_event()
     bus = kit.new_bus()
@@ -266,6 +274,7 @@ async def test_worker_does_not_wait_for_task_and_threadpool_handlers(kit: Kit) -
 
 
 @pytest.mark.rule("POST-4", "PUB-1", "POST-2")
+@pytest.mark.needs("task", "threadpool", "threadsafe_post", "worker")
 async def test_worker_delivers_each_event_once_to_every_handler(kit: Kit) -> None:
     Num = kit.numbered_event(frozen=False)  # unhashable, equal by value
     Odd = kit.odd_event()  # all equal, one hash
@@ -332,6 +341,7 @@ async def _no_worker_no_drop(kit: Kit, bus: Any, rec: Any, event: Any, situation
 
 
 @pytest.mark.rule("POST-5")
+@pytest.mark.needs("worker")
 async def test_post_before_start_worker_raises_or_buffers(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -341,6 +351,7 @@ async def test_post_before_start_worker_raises_or_buffers(kit: Kit) -> None:
 
 
 @pytest.mark.rule("POST-6")
+@pytest.mark.needs("worker")
 async def test_post_after_stop_worker_raises_or_buffers(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
@@ -414,16 +425,19 @@ async def _fill_bounded_queue(kit: Kit, *, from_thread: bool) -> None:
 
 
 @pytest.mark.rule("POST-7")
+@pytest.mark.needs("bounded_queue", "worker")
 async def test_full_queue_raises_on_the_loop_thread(kit: Kit) -> None:
     await _fill_bounded_queue(kit, from_thread=False)
 
 
 @pytest.mark.rule("POST-8")
+@pytest.mark.needs("bounded_queue", "threadsafe_post", "worker")
 async def test_full_queue_raises_in_the_posting_thread(kit: Kit) -> None:
     await _fill_bounded_queue(kit, from_thread=True)
 
 
 @pytest.mark.rule("POST-7", "POST-5")
+@pytest.mark.needs("bounded_queue", "worker")
 async def test_bound_holds_for_posts_before_start_worker(kit: Kit) -> None:
     size = 3
     Num = kit.numbered_event(frozen=False)
@@ -472,6 +486,7 @@ async def test_bound_holds_for_posts_before_start_worker(kit: Kit) -> None:
 
 @pytest.mark.rule("POST-9")
 @pytest.mark.parametrize("size", ["omitted", "zero"])
+@pytest.mark.needs("worker")
 async def test_no_queue_size_means_unbounded(kit: Kit, size: str) -> None:
     Num = kit.numbered_event()
     bus = kit.new_bus() if size == "omitted" else kit.new_bus(max_queue_size=0)
@@ -509,6 +524,7 @@ async def test_no_queue_size_means_unbounded(kit: Kit, size: str) -> None:
 
 
 @pytest.mark.rule("WRK-1")
+@pytest.mark.needs("worker")
 async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
     Odd = kit.odd_event()
     bus = kit.new_bus()
@@ -531,6 +547,7 @@ async def test_second_start_worker_is_a_no_op(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-1")
+@pytest.mark.needs("worker")
 async def test_start_worker_while_events_wait_changes_nothing(kit: Kit) -> None:
     Odd = kit.odd_event()  # the waiting events compare equal
     bus = kit.new_bus()
@@ -564,6 +581,7 @@ async def test_start_worker_while_events_wait_changes_nothing(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-2")
+@pytest.mark.needs("worker")
 async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Num = kit.numbered_event()
@@ -592,6 +610,7 @@ async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-3")
+@pytest.mark.needs("worker")
 async def test_stop_worker_without_a_worker_is_a_no_op(kit: Kit) -> None:
     bus = kit.new_bus()
     steps = [
@@ -610,6 +629,7 @@ async def test_stop_worker_without_a_worker_is_a_no_op(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-4")
+@pytest.mark.needs("worker")
 async def test_stop_worker_returns_while_handlers_keep_posting(kit: Kit) -> None:
     Num = kit.numbered_event()
     bus = kit.new_bus()
@@ -657,6 +677,7 @@ async def test_stop_worker_returns_while_handlers_keep_posting(kit: Kit) -> None
 
 
 @pytest.mark.rule("WRK-5")
+@pytest.mark.needs("worker")
 async def test_worker_can_be_restarted(kit: Kit) -> None:
     Num = kit.numbered_event(frozen=False)
     bus = kit.new_bus()
@@ -686,6 +707,7 @@ async def test_worker_can_be_restarted(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-6")
+@pytest.mark.needs("worker")
 async def test_failing_handler_does_not_stop_the_worker(kit: Kit) -> None:
     Num = kit.numbered_event()
     bus = kit.new_bus()
@@ -727,6 +749,7 @@ async def test_failing_handler_does_not_stop_the_worker(kit: Kit) -> None:
 
 
 @pytest.mark.rule("WRK-7")
+@pytest.mark.needs("threadsafe_post", "worker")
 async def test_posted_events_are_dispatched_on_the_workers_loop(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
