@@ -455,21 +455,23 @@ async def test_concurrent_subscriptions_to_one_type_are_all_registered(kit: Kit)
         [kind for r in range(PER_SUBSCRIBER // 10) for kind in rec.every_kind(f"t{t}-r{r}-")]
         for t in range(SUBSCRIBERS)
     ]
-    jobs = [[(Ping, kind.fn) for kind in mine] for mine in kinds]
-    # Control: the same handlers subscribed one at a time on another bus. What that bus delivers is
-    # what the concurrent subscriptions must deliver (a handler kind the bus does not call at all
-    # is PUB-1's failure, not this rule's).
+    # Control: the same handlers subscribed one at a time on another bus. What that bus accepts and
+    # delivers is what the concurrent subscriptions must deliver (a handler kind the bus refuses or
+    # does not call at all is PUB-1's failure, not this rule's).
     control_bus = kit.new_bus()
-    for mine in kinds:
-        for kind in mine:
-            kit.add(control_bus, Ping, kind.fn)
+    kinds = [
+        [kind for kind in mine if kit.raised_now(lambda k=kind: kit.add(control_bus, Ping, k.fn)) is None]
+        for mine in kinds
+    ]
+    jobs = [[(Ping, kind.fn) for kind in mine] for mine in kinds]
     control = Ping()
     await kit.within(control_bus.publish(control), "publish on the control bus returns")
     expected = {c.label for c in rec.calls if c.event is control}
+    accepted_sync = sum(1 for mine in kinds for kind in mine if not kind.is_async)
     kit.check(
-        len(expected) >= SUBSCRIBERS * (PER_SUBSCRIBER // 10) * 6,
-        "subscribed one at a time, every sync handler kind is called (the control of this test)",
-        f"the control bus called: {sorted(expected)}",
+        accepted_sync > 0 and len(expected) >= accepted_sync,
+        "subscribed one at a time, every sync handler the control bus accepted is called (the control of this test)",
+        f"it accepted {accepted_sync} sync handlers and called: {sorted(expected)}",
     )
     await _subscribe_concurrently(kit, bus, jobs)
     event = Ping()
