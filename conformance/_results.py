@@ -95,15 +95,15 @@ def result_of(report: pytest.TestReport) -> TestResult | None:
 def _apply(
     report: pytest.TestReport, rule: Rule, kind: FailureKind, key: str, expectation: Expectation, path: str
 ) -> None:
-    if report.failed and kind == expectation.kind and rule.id == expectation.rule:
+    if report.failed and kind == expectation.kind and rule.id in expectation.any_rule:
         report.outcome = "skipped"
         report.wasxfail = f"{rule.id}: {expectation.observed}"
     elif report.failed:
         report.sections.append(
             (
                 "expectation",
-                f"listed as an expected {expectation.kind} failure of {expectation.rule}, but it failed "
-                f"as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
+                f"listed as an expected {expectation.kind} failure of {' or '.join(expectation.any_rule)}, "
+                f"but it failed as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
             )
         )
     elif report.passed:

@@ -23,7 +23,8 @@ The file, checked before any test runs
 Top level: `implementation` (a string) and `expected` (an array of tables,
 `[[expected]]`); nothing else. Each entry has exactly the keys above: `test`,
 `rule`, `kind`, `versions` and `observed` are required, `loop` is optional; all
-are non-empty strings except `versions`. Any other key, a wrong type, a rule ID
+are non-empty strings except `versions`, and `rule`, which may also be an array
+of the rules a test checking several may be charged with from run to run. Any other key, a wrong type, a rule ID
 that is not in SPEC.md (or not the one the test checks), a kind or loop the kit
 does not know, a version specifier that does not parse, a test the suite does not
 have and the same test listed twice for the same versions and loop all raise
@@ -118,6 +119,7 @@ class Expectation:
     test: str
     """`file.py::test_name` or `file.py::test_name[param]`, whatever form the file used."""
     rule: str
+    """The rule the failure breaks (the first, when `rules` names several)."""
     kind: str
     versions: tuple[str, ...]
     """Specifier sets, any of which selects the entry; `("*",)` for every version."""
@@ -125,6 +127,13 @@ class Expectation:
     loop: str | None = None
     where: str = field(default="", compare=False)
     """Where the entry is written: `FILE:LINE: entry N (test = ...)`, for messages."""
+    rules: tuple[str, ...] = ()
+    """Every rule the failure may break, when `rule` is an array (else just `rule`)."""
+
+    @property
+    def any_rule(self) -> tuple[str, ...]:
+        """The rules a failure may be charged to and still be the expected one."""
+        return self.rules or (self.rule,)
 
     def applies_to(self, version: str | None, loop: str) -> bool:
         """True when this entry covers `version` running on `loop`.
@@ -370,14 +379,24 @@ class _Checker:
         missing = [k for k in REQUIRED_KEYS if k not in raw]
         if missing:
             problem(f"missing {', '.join(missing)}; fix: add {' and '.join(f'{k} = ...' for k in missing)}")
-        for key in ("test", "rule", "kind", "observed", "loop"):
+        for key in ("test", "kind", "observed", "loop"):
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 problem(f"{key} is {_show(raw[key])}; fix: write it as a non-empty string: {key} = {_EXAMPLES[key]}")
+        rule = raw.get("rule")
+        rules: tuple[str, ...] = ()
+        if isinstance(rule, list) and rule and all(isinstance(r, str) and r.strip() for r in rule):
+            # A test checking several rules whose failure is charged to one or another from run to run
+            # (the stateful test on a bus whose order depends on memory addresses).
+            rules, rule = tuple(rule), rule[0]
+        elif "rule" in raw and (not isinstance(rule, str) or not rule.strip()):
+            problem(
+                f"rule is {_show(rule)}; fix: write it as a non-empty string: rule = {_EXAMPLES['rule']}, or as an "
+                'array of the rules the failure may break from run to run: rule = ["PUB-1", "POL-ORDER-1"]'
+            )
 
         test = self._test(raw.get("test"), problem)
-        rule = raw.get("rule")
-        if isinstance(rule, str) and rule.strip():
-            self._rule(rule, test, problem)
+        for one in rules or ((rule,) if isinstance(rule, str) and rule.strip() else ()):
+            self._rule(one, test, problem)
         kind = raw.get("kind")
         if isinstance(kind, str) and kind.strip() and kind not in KINDS:
             problem(f"kind {kind!r} is not a kind of failure; fix: kind must be one of {', '.join(KINDS)}")
@@ -394,6 +413,7 @@ class _Checker:
         return Expectation(
             test=test,
             rule=str(rule),
+            rules=rules,
             kind=str(kind),
             versions=versions,
             observed=str(raw["observed"]),

@@ -143,9 +143,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         entry = expectations.get(key) or expectations.get(key.split("[", 1)[0])
         if entry is not None:
             checked = [r.id for r in rules_of(item)]
-            if entry.rule not in checked:
+            if not set(entry.any_rule) <= set(checked):
                 raise pytest.UsageError(
-                    f"expectation for {test_key(item)} names rule {entry.rule}, "
+                    f"expectation for {test_key(item)} names rule {' or '.join(entry.any_rule)}, "
                     f"but the test checks {', '.join(checked)}"
                 )
             item.stash[_EXPECTATION_KEY] = entry

@@ -533,3 +533,40 @@ def test_an_implementation_without_a_version_is_refused_not_taken_as_zero(tmp_pa
             console_script=True,
         ).output
     )
+
+
+STATEFUL = "test_stateful.py::test_random_programs_match_the_model"
+
+
+def _stateful_entry(rule: str) -> str:
+    return (
+        f'[[expected]]\ntest = "{STATEFUL}"\nrule = {rule}\nkind = "assertion"\n'
+        'versions = "*"\nobserved = "duplicates collapse, or the order depends on addresses."\n'
+    )
+
+
+def test_rule_may_be_an_array_of_the_rules_a_test_may_be_charged_with(tmp_path: Path) -> None:
+    path = tmp_path / "e.toml"
+    path.write_text(_stateful_entry('["PUB-1", "POL-ORDER-1"]'), encoding="utf-8")
+    (loaded,) = load(path)
+    assert loaded.rule == "PUB-1" and loaded.any_rule == ("PUB-1", "POL-ORDER-1")
+    path.write_text(_stateful_entry('"PUB-1"'), encoding="utf-8")
+    assert load(path)[0].any_rule == ("PUB-1",)
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("[]", "rule is"),
+        ('["PUB-1", 3]', "rule is"),
+        ('["PUB-1", "PUB-99"]', "rule 'PUB-99' is not in SPEC.md"),
+        ('["PUB-1", "CAN-1"]', "names rule CAN-1, but the test checks"),
+    ],
+)
+def test_a_malformed_rule_array_names_the_fix(tmp_path: Path, rule: str, says: str) -> None:
+    path = tmp_path / "e.toml"
+    path.write_text(_stateful_entry(rule), encoding="utf-8")
+    with pytest.raises(ExpectationError, match=re.escape(says)):
+        load(path)
+    path.write_text(_stateful_entry('["PUB-1", "POL-ORDER-1"]'), encoding="utf-8")
+    assert load(path)

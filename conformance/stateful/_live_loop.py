@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .kit import Kit
+from ..kit import Kit
 
 T = TypeVar("T")
 
