@@ -319,6 +319,39 @@ class BusAdapter:
 _module_ids = itertools.count(1)
 
 
+class BoundBus:
+    """A bus whose methods are the adapter's calls: for tools that drive a bus directly (the soak).
+
+    `bus.post(event)` is `impl.post(raw, event)`, and so on; `raw` is the bus itself.
+    """
+
+    __slots__ = ("impl", "raw")
+
+    def __init__(self, impl: Implementation, raw: Any) -> None:
+        self.impl = impl
+        self.raw = raw
+
+    def publish(self, event: Any) -> Awaitable[Any]:
+        """`impl.publish(raw, event)`."""
+        return self.impl.publish(self.raw, event)
+
+    def post(self, event: Any) -> Any:
+        """`impl.post(raw, event)`."""
+        return self.impl.post(self.raw, event)
+
+    def start_worker(self) -> Awaitable[Any]:
+        """`impl.start_worker(raw)`."""
+        return self.impl.start_worker(self.raw)
+
+    def stop_worker(self) -> Awaitable[Any]:
+        """`impl.stop_worker(raw)`."""
+        return self.impl.stop_worker(self.raw)
+
+    def unsubscribe(self, event_type: Any, fn: Callable[..., Any]) -> Any:
+        """`impl.unsubscribe(raw, event_type, fn)`."""
+        return self.impl.unsubscribe(self.raw, event_type, fn)
+
+
 class ModuleAdapter(BusAdapter):
     """Drives a package shaped like `pico_ioc` (+ `pico_ioc.event_bus`) through its public API."""
 

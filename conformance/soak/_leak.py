@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..adapter import Implementation
+from ..adapter import BoundBus, Implementation
 from ._options import Options
-from ._producers import Shared, numbered_event_type
+from ._producers import Shared, soak_events
 
 LEAK_WARMUP = 1_000
 """Churn cycles run before the leak check's first measurement, so that caches and free lists settle."""
@@ -75,24 +75,25 @@ async def check_leaks(
     if time.monotonic() > deadline:
         leak.skipped = "the duration limit was reached"
         return
+    if "unsubscribe" not in impl.capabilities:
+        leak.skipped = f"{impl.name} does not declare unsubscribe"
+        return
     try:
-        bus = impl.new_bus()
+        raw = impl.new_bus()
+        event_type, make = soak_events(impl, "LeakEvent")
+        event = make(0, 0)
     except Exception as exc:
         leak.error = f"making the bus raised {type(exc).__name__}: {exc}"
         return
-    if not callable(getattr(bus, "unsubscribe", None)):
-        leak.skipped = "the bus has no unsubscribe method"
-        return
+    bus = BoundBus(impl, raw)
     shared.phase = "leak check"
-    event_type = numbered_event_type(impl.event_type, "LeakEvent")
-    event = event_type(0, 0)
     calls = [0]
 
     async def cycle() -> None:
         def handler(event: Any) -> None:
             calls[0] += 1
 
-        impl.add_handler(bus, event_type, handler, policy="INLINE")
+        impl.add_handler(raw, event_type, handler, policy="INLINE")
         await bus.publish(event)
         bus.unsubscribe(event_type, handler)
 
@@ -131,4 +132,4 @@ async def check_leaks(
     finally:
         if not tracing:
             tracemalloc.stop()
-    await bounded(lambda: impl.close_bus(bus), "close_bus (leak check)")
+    await bounded(lambda: impl.close_bus(raw), "close_bus (leak check)")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..adapter import Implementation
+from ..adapter import BoundBus, BusAdapter, Implementation
 from ._options import Options
 from .ledger import Ledger
 
@@ -35,6 +35,15 @@ def numbered_event_type(base: type, name: str) -> type:
         namespace["__init__"] = init_frozen
         made = type(name, (base,), namespace)
     return made
+
+
+def soak_events(impl: Implementation, name: str) -> tuple[type, Callable[[int, int], Any]]:
+    """The soak's event class and its `make(p, s)`: `numbered_event_type` unless the adapter builds events itself."""
+    if getattr(type(impl), "event_class", None) is BusAdapter.event_class:
+        made = numbered_event_type(impl.event_type, name)
+        return made, made
+    cls = impl.event_class(name, fields=[("p", int), ("s", int)], frozen=True)
+    return cls, lambda p, s: cls(p=p, s=s)
 
 
 class Shared:
@@ -131,7 +140,7 @@ def _retry(
     return False
 
 
-def run_churn(impl: Implementation, bus: Any, event_type: type, shared: Shared) -> None:
+def run_churn(impl: Implementation, bus: BoundBus, event_type: type, shared: Shared) -> None:
     """Subscribe and unsubscribe a fresh handler over and over until told to stop."""
     unsubscribe = bus.unsubscribe
     try:
@@ -140,7 +149,7 @@ def run_churn(impl: Implementation, bus: Any, event_type: type, shared: Shared) 
             def handler(event: Any) -> None:
                 pass
 
-            impl.add_handler(bus, event_type, handler, policy="INLINE")
+            impl.add_handler(bus.raw, event_type, handler, policy="INLINE")
             unsubscribe(event_type, handler)
             shared.churn_cycles += 1
     except Exception as exc:

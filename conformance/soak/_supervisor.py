@@ -10,12 +10,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..adapter import Implementation
+from ..adapter import BoundBus, Implementation
 from ..runner import loop_factory
 from ._leak import LeakCheck, check_leaks
 from ._machine import current_rss, machine, peak_rss
 from ._options import Options, UsageError
-from ._producers import Shared, numbered_event_type, produce, run_churn, split
+from ._producers import Shared, produce, run_churn, soak_events, split
 from ._result import Failure, Result
 from .ledger import Tally
 
@@ -125,15 +125,16 @@ class Soak:
     async def _soak(self) -> None:
         impl, options, shared, result = self.impl, self.options, self.shared, self.result
         try:
-            event_type = numbered_event_type(impl.event_type, "SoakEvent")
-            bus = self.bus = impl.new_bus(**({"max_queue_size": options.queue_size} if options.queue_size else {}))
+            event_type, make = soak_events(impl, "SoakEvent")
+            raw = impl.new_bus(**({"max_queue_size": options.queue_size} if options.queue_size else {}))
+            bus = self.bus = BoundBus(impl, raw)
         except Exception as exc:
             self.fail("error", "making the bus", f"{type(exc).__name__}: {exc}")
             return
-        if options.churn and not callable(getattr(bus, "unsubscribe", None)):
-            raise UsageError(f"--churn needs the bus's unsubscribe method, and {impl.name}'s bus has none")
+        if options.churn and "unsubscribe" not in impl.capabilities:
+            raise UsageError(f"--churn needs unsubscribe, and {impl.name} does not declare that capability")
         try:
-            impl.add_handler(bus, event_type, shared.ledger.handler(), policy="INLINE")
+            impl.add_handler(raw, event_type, shared.ledger.handler(), policy="INLINE")
         except Exception as exc:
             self.fail("error", "subscribing the recording handler", f"{type(exc).__name__}: {exc}")
             return
@@ -143,7 +144,7 @@ class Soak:
             threading.Thread(
                 target=produce,
                 args=(pid, n, [k * n // (options.restarts + 1) for k in range(1, options.restarts + 1)]),
-                kwargs={"post": bus.post, "make": event_type, "shared": shared, "go": go},
+                kwargs={"post": bus.post, "make": make, "shared": shared, "go": go},
                 name=f"soak producer {pid}",
                 daemon=True,
             )
@@ -186,7 +187,7 @@ class Soak:
         result.rss_end, result.blocks_end = current_rss(), sys.getallocatedblocks()
         if not self.hung:
             shared.phase = "closing"
-            await self.bounded(lambda: impl.close_bus(bus), "close_bus")
+            await self.bounded(lambda: impl.close_bus(raw), "close_bus")
 
     async def _supervise(self) -> None:
         """Watch the producers until they finish, restarting the worker at the points."""

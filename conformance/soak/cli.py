@@ -331,6 +331,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         impl = load_implementation(args.impl)
     except (ImplementationNotFoundError, RuntimeError) as exc:
         parser.error(str(exc))
+    lacking = sorted({"worker", "threadsafe_post"} - impl.capabilities)
+    if lacking:
+        parser.error(
+            f"the soak posts from producer threads to the worker; {impl.name} does not declare "
+            f"{' or '.join(lacking)} (see conformance/capabilities.py)"
+        )
     progress = _Progress(sys.stderr)
     print(
         f"[soak] {impl.name} {impl.version}: {_plural(options.events, 'event')}, "
