@@ -210,9 +210,12 @@ def kit(request: pytest.FixtureRequest, implementation: Implementation) -> Kit:
     # Declared needs are checked before the test starts: a test never runs half-way on a bus
     # that cannot express what it checks (its verdict is unsupported, not a failure of an early step).
     marker = request.node.get_closest_marker("needs")
-    for capability in marker.args if marker is not None else ():
-        if capability not in CAPABILITIES and capability not in DERIVED:
-            raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.needs names no capability: {capability!r}")
+    needs = list(marker.args) if marker is not None else []
+    unknown = [c for c in needs if c not in CAPABILITIES and c not in DERIVED]
+    if unknown:
+        raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.needs names no capability: {unknown!r}")
+    order = [*CAPABILITIES, *DERIVED]
+    for capability in sorted(needs, key=order.index):  # the most basic missing one names the verdict
         kit.require(capability)
     return kit
 
