@@ -1,38 +1,41 @@
-"""How the kit drives an implementation: the adapter protocol and the generic module adapter.
+"""How the kit drives an implementation: the adapter protocol, and the base every adapter builds on.
+
+`Implementation` is every call the suite makes on a bus (`ContainerSupport` adds
+the `container` profile's), checked by `check_implementation` when an adapter is
+loaded. `BusAdapter` gives each call a default for a pico-ioc-shaped bus, so an
+adapter overrides only what differs; `BoundBus` puts the calls back on one bus.
 
 A bus whose package looks like pico-ioc's (a package with `init` and `component`,
 and a bus module with `Event`, `EventBus`, `ExecPolicy`, `subscribe`,
-`AutoSubscriberMixin`) needs no adapter: `ModuleAdapter` drives it through that
-public API only. Any other bus provides an object satisfying `Implementation`.
+`AutoSubscriberMixin`) needs no adapter: `ModuleAdapter` (in `_module_adapter`,
+re-exported here) drives it through that public API only. Any other bus provides
+an object satisfying `Implementation`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.metadata
-import inspect
-import itertools
-import sys
-import types
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from .capabilities import CAPABILITIES, ClaimError, check_names
 from .rules import PROFILES
 
+__all__ = [
+    "BUS_MEMBERS",
+    "CONTAINER_MEMBERS",
+    "ERROR_NAMES",
+    "BoundBus",
+    "BusAdapter",
+    "ContainerSupport",
+    "Implementation",
+    "ModuleAdapter",
+    "ModuleForm",
+    "PolicyName",
+    "check_implementation",
+]
+
 PolicyName = Literal["INLINE", "TASK", "THREADPOOL"]
-
-ModuleForm = Literal["mixed", "swapped", "names", "objects"]
-"""How `ModuleAdapter.new_container` hands `init` the modules: by dotted name, as module objects, or mixed."""
-
-_BY_NAME: dict[str, tuple[bool, bool]] = {
-    "mixed": (True, False),
-    "swapped": (False, True),
-    "names": (True, True),
-    "objects": (False, False),
-}
-"""Per form: whether the components' modules, and the bus module, are given by dotted name."""
 
 ERROR_NAMES = ("EventBusError", "EventBusClosedError", "EventBusQueueFullError", "EventBusHandlerError")
 """The exception classes the extended profile names (EXT-ERR-1)."""
@@ -316,9 +319,6 @@ class BusAdapter:
             await self.stop_worker(bus)
 
 
-_module_ids = itertools.count(1)
-
-
 class BoundBus:
     """A bus whose methods are the adapter's calls: for tools that drive a bus directly (the soak).
 
@@ -352,138 +352,5 @@ class BoundBus:
         return self.impl.unsubscribe(self.raw, event_type, fn)
 
 
-class ModuleAdapter(BusAdapter):
-    """Drives a package shaped like `pico_ioc` (+ `pico_ioc.event_bus`) through its public API."""
-
-    def __init__(
-        self,
-        package: types.ModuleType,
-        *,
-        name: str | None = None,
-        profiles: frozenset[str] | None = None,
-        capabilities: frozenset[str] | None = None,
-    ):
-        self.package = package
-        self.bus_module = _bus_module(package)
-        self.name = name or package.__name__
-        self.version = _version_of(package)
-        owner = f"the package {package.__name__}"
-        declared = getattr(package, "__conformance_profiles__", None)
-        if profiles is None and declared is not None:
-            profiles = check_names("profiles (__conformance_profiles__)", declared, PROFILES, owner)
-        self.profiles = frozenset(profiles if profiles is not None else PROFILES)
-        declared = getattr(package, "__conformance_capabilities__", None)
-        if capabilities is None and declared is not None:
-            capabilities = check_names("capabilities (__conformance_capabilities__)", declared, CAPABILITIES, owner)
-        self.capabilities = frozenset(capabilities if capabilities is not None else CAPABILITIES)
-        if "container" not in self.profiles:
-            self.capabilities -= {"container"}
-        missing = [
-            n for n in ("Event", "EventBus", "ExecPolicy", "subscribe", "AutoSubscriberMixin") if self._find(n) is None
-        ]
-        missing += [n for n in ("init", "component") if getattr(package, n, None) is None]
-        if missing:
-            raise TypeError(
-                f"{package.__name__} does not look like an event-bus package: it has no "
-                + ", ".join(missing)
-                + ". Pass an adapter object instead (see the README, 'Testing your own bus')."
-            )
-        self.event_type = self._find("Event")
-        self.bus_type: type = self._find("EventBus")
-        self.mixin: type = self._find("AutoSubscriberMixin")
-        self._policies = self._find("ExecPolicy")
-        self._subscribe = self._find("subscribe")
-
-    def __repr__(self) -> str:
-        return f"<ModuleAdapter {self.name} {self.version}>"
-
-    def new_bus(self, **options: Any) -> Any:
-        """`EventBus(**options)`."""
-        return self.bus_type(**options)
-
-    def _find(self, attr: str) -> Any:
-        found = getattr(self.bus_module, attr, None)
-        return found if found is not None else getattr(self.package, attr, None)
-
-    def policy(self, name: PolicyName) -> Any:
-        """`ExecPolicy.<name>`."""
-        return getattr(self._policies, name)
-
-    def subscribe_decorator(self, event_type: Any, **options: Any) -> Callable[[Any], Any]:
-        """`subscribe(event_type, **options)`."""
-        decorator: Callable[[Any], Any] = self._subscribe(event_type, **options)
-        return decorator
-
-    def new_container(
-        self, components: Sequence[type], *, modules: ModuleForm = "mixed", lazy: Sequence[type] = ()
-    ) -> Any:
-        """`init(modules=[...])` over synthetic modules holding the components, and the bus module.
-
-        The components go into one synthetic module per module they name
-        (`cls.__module__`), so classes of one name from two modules stay two
-        classes; each module is in `sys.modules` for the duration of `init`.
-        `modules` says how `init` is given them (CTR-4): "mixed" (the default:
-        the components' modules by dotted name, the bus module as a module
-        object), "swapped" (the reverse), "names" or "objects" (all one way).
-        The classes in `lazy` are marked `component(lazy=True)` (IMPL-12).
-        """
-        groups: dict[str, list[type]] = {}
-        for cls in components:
-            groups.setdefault(cls.__module__, []).append(cls)
-        scanned: list[types.ModuleType] = []
-        for classes in groups.values():
-            module = types.ModuleType(f"_conformance_components_{next(_module_ids)}")
-            for cls in classes:
-                cls.__module__ = module.__name__
-                marked = self.package.component(lazy=True)(cls) if cls in lazy else self.package.component(cls)
-                attr = cls.__name__ if not hasattr(module, cls.__name__) else f"{cls.__name__}_{next(_module_ids)}"
-                setattr(module, attr, marked)
-            scanned.append(module)
-        components_by_name, bus_by_name = _BY_NAME[modules]
-        entries: list[types.ModuleType | str] = [m.__name__ if components_by_name else m for m in scanned]
-        entries.append(self.bus_module.__name__ if bus_by_name else self.bus_module)
-        added = [m for m in (*scanned, self.bus_module) if m.__name__ not in sys.modules]
-        for module in added:
-            sys.modules[module.__name__] = module
-        try:
-            return self.package.init(modules=entries)
-        finally:
-            # The container has scanned the modules; leaving them would leak across tests.
-            for module in added:
-                del sys.modules[module.__name__]
-
-    def error(self, name: str) -> type[BaseException] | None:
-        """The exception class `name` from the bus module or the package."""
-        found = self._find(name)
-        return found if isinstance(found, type) and issubclass(found, BaseException) else None
-
-    async def close_bus(self, bus: Any) -> None:
-        """`await bus.aclose()` if it exists, else `await bus.stop_worker()`."""
-        close = getattr(bus, "aclose", None)
-        if close is not None and inspect.iscoroutinefunction(close):
-            await close()
-        else:
-            await bus.stop_worker()
-
-    async def close_container(self, container: Any) -> None:
-        """`await container.cleanup_all_async()`."""
-        await container.cleanup_all_async()
-
-
-def _bus_module(package: types.ModuleType) -> types.ModuleType:
-    try:
-        return importlib.import_module(f"{package.__name__}.event_bus")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{package.__name__}.event_bus":
-            raise
-        return package
-
-
-def _version_of(package: types.ModuleType) -> str:
-    top = package.__name__.split(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return str(getattr(package, "__version__", ""))
+# Last: `ModuleAdapter` subclasses `BusAdapter`, so its module imports this one, which must be complete by then.
+from ._module_adapter import ModuleAdapter, ModuleForm  # noqa: E402
