@@ -16,8 +16,15 @@ from conformance.kit import Kit, Recorder, describe
 async def test_plain_and_dataclass_events_can_be_published(kit: Kit) -> None:
     Plain = kit.event_class("Plain")
 
-    Data = kit.fields_event("Data", [("user_id", int), ("email", str)])
-    Frozen = kit.fields_event("Frozen", [("n", int)], frozen=True)
+    made: list[Any] = []
+    for name, fields, frozen in (("Data", [("user_id", int), ("email", str)], False), ("Frozen", [("n", int)], True)):
+        exc = kit.raised_now(lambda: made.append(kit.fields_event(name, fields, frozen=frozen)))  # noqa: B023
+        if exc is not None:
+            kit.fail(
+                f"a {'frozen ' if frozen else ''}dataclass event with fields can subclass Event",
+                f"defining one raised {describe(exc)}",
+            )
+    Data, Frozen = made
 
     bus = kit.new_bus()
     rec = kit.recorder()
