@@ -18,7 +18,7 @@ from .event_bus import (
 )
 
 __version__ = "0.1.0"
-__conformance_profiles__ = frozenset({"core", "extended", "robustness"})
+__conformance_profiles__ = frozenset({"core", "container", "extended", "robustness"})
 
 __all__ = [
     "AutoSubscriberMixin",
