@@ -17,7 +17,11 @@ async def test_plain_and_dataclass_events_can_be_published(kit: Kit) -> None:
     Plain = kit.event_class("Plain")
 
     made: list[Any] = []
-    for name, fields, frozen in (("Data", [("user_id", int), ("email", str)], False), ("Frozen", [("n", int)], True)):
+    specs: list[tuple[str, list[tuple[str, type]], bool]] = [
+        ("Data", [("user_id", int), ("email", str)], False),
+        ("Frozen", [("n", int)], True),
+    ]
+    for name, fields, frozen in specs:
         exc = kit.raised_now(lambda: made.append(kit.fields_event(name, fields, frozen=frozen)))  # noqa: B023
         if exc is not None:
             kit.fail(
