@@ -148,8 +148,8 @@ class Kit(Checks):
         """
         return self.impl.event_class(name, fields=[("n", int)], frozen=frozen)
 
-    def odd_event(self, name: str = "Odd", base: Any = None) -> Any:
-        """An event class with a field `n` whose instances all compare equal and hash alike.
+    def odd_event(self, name: str = "Odd", base: Any = None, *, field: str = "n") -> Any:
+        """An event class with one field (`n` unless `field` says) whose instances all compare equal and hash alike.
 
         A bus that dedupes, indexes or routes by equality or hash mixes its events up.
         """
@@ -161,10 +161,10 @@ class Kit(Checks):
             return 0
 
         def __repr__(self: Any) -> str:  # noqa: N807
-            return f"{name}(n={self.n})"
+            return f"{name}({field}={getattr(self, field)})"
 
         namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
-        return self.impl.event_class(name, base=base, fields=[("n", object)], namespace=namespace)
+        return self.impl.event_class(name, base=base, fields=[(field, object)], namespace=namespace)
 
     def shared_event_class(self, name: str) -> Any:
         """An event class made once per implementation and process, the same object in every test.

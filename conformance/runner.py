@@ -136,11 +136,12 @@ async def _body(
     finally:
         state.body_done = True
         problems = await kit.teardown()
-        problems += await _cancel_leftovers(kit.bound)
+        problems += await cancel_leftovers(kit.bound, "teardown")
     return problems
 
 
-async def _cancel_leftovers(bound: float) -> list[str]:
+async def cancel_leftovers(bound: float, after: str) -> list[str]:
+    """Cancel the tasks still running on this loop `after` something ended; a line saying which, if any."""
     me = asyncio.current_task()
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
     if not left:
@@ -149,7 +150,7 @@ async def _cancel_leftovers(bound: float) -> list[str]:
         t.cancel()
     _, pending = await asyncio.wait(left, timeout=bound)
     names = ", ".join(sorted(t.get_name() for t in left))
-    note = f"{len(left)} task(s) were still running after teardown and were cancelled: {names}"
+    note = f"{len(left)} task(s) were still running after {after} and were cancelled: {names}"
     if pending:
         note += f"; {len(pending)} ignored the cancellation"
     return [note]

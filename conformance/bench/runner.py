@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from .._host import cpu_name
 from ..adapter import BusAdapter, Implementation
 from ..capabilities import Unsupported
 from ..runner import loop_factory
@@ -103,15 +104,7 @@ class Progress:
 
 def machine() -> dict[str, str]:
     """The facts about this machine and interpreter that a figure depends on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count() or "?"),

@@ -6,18 +6,12 @@ import os
 import platform
 import sys
 
+from .._host import cpu_name
+
 
 def machine() -> dict[str, str]:
     """The facts about this machine and interpreter that the figures depend on, with its load average now."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except (AttributeError, OSError):

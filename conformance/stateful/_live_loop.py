@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..kit import Kit
+from ..runner import cancel_leftovers
 
 T = TypeVar("T")
 
@@ -76,7 +77,7 @@ class LiveLoop:
         problems: list[str] = []
         try:
             problems += self.run(self.kit.teardown, 3 * bound)
-            problems += self.run(lambda: _cancel_leftovers(bound), 2 * bound)
+            problems += self.run(lambda: cancel_leftovers(bound, "the program"), 2 * bound)
         except StepTimeout:
             problems.append(
                 "stopping the bus after the program did not finish: the event loop's thread is blocked; "
@@ -93,17 +94,3 @@ class LiveLoop:
     def ended(self) -> bool:
         """True once the loop's thread has ended (nothing can be delivered on it any more)."""
         return not self.thread.is_alive()
-
-
-async def _cancel_leftovers(bound: float) -> list[str]:
-    me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-    if not left:
-        return []
-    for t in left:
-        t.cancel()
-    _, pending = await asyncio.wait(left, timeout=bound)
-    note = f"{len(left)} task(s) were still running after the program and were cancelled"
-    if pending:
-        note += f"; {len(pending)} ignored the cancellation"
-    return [note]

@@ -70,7 +70,7 @@ class Model(Expectations):
         self.types = {
             "Base": base,
             "Child": impl.event_class("Child", base=base),
-            "Other": _all_equal_class(kit),
+            "Other": kit.odd_event("Other", field="eid"),  # all equal, one hash
             "Twin": twin,
         }
         self.bus = kit.new_bus()
@@ -339,19 +339,3 @@ class Model(Expectations):
         await self.check()
         assert self.producer is not None
         self.producer.close()
-
-
-def _all_equal_class(kit: Kit) -> Any:
-    """An event class "Other" with a field `eid` whose instances all compare equal and hash alike."""
-
-    def __eq__(self: Any, other: object) -> bool:  # noqa: N807 - a method of the class made below
-        return True
-
-    def __hash__(self: Any) -> int:  # noqa: N807
-        return 0
-
-    def __repr__(self: Any) -> str:  # noqa: N807
-        return f"Other(eid={self.eid})"
-
-    namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
-    return kit.impl.event_class("Other", fields=[("eid", int)], namespace=namespace)
