@@ -366,6 +366,10 @@ class Kit(Checks):
             for r in recs[:5]
         )
 
+    def release_logs(self) -> None:
+        """Make the records logged so far let go of their arguments and exceptions (`LogCapture.release`)."""
+        self._logs.release()
+
     async def logged(self, exc: BaseException) -> bool:
         """Wait until `exc` is logged at ERROR with the exception attached; False after the bound."""
         gate = self.gate(f"{describe(exc)} logged")
@@ -378,7 +382,7 @@ class Kit(Checks):
         """Attach to the test's loop; called by the runner on the loop's thread."""
         self.loop = loop
         self.loop_thread_id = threading.get_ident()
-        logging.getLogger().addHandler(self._logs)
+        self._logs.start()
 
     async def teardown(self) -> list[str]:
         """Stop what the test started; return what could not be stopped, one line each."""
@@ -391,7 +395,7 @@ class Kit(Checks):
             t.join(self.bound)
             if t.is_alive():
                 problems.append(f"thread {t.name} still running")
-        logging.getLogger().removeHandler(self._logs)
+        self._logs.stop()
         return problems
 
     async def _bounded(self, aw: Awaitable[Any], what: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance.kit import Dispatch, Kit, describe
+from conformance.kit import PROMPT_TURNS, Dispatch, Kit, describe
 
 
 class _Stop(BaseException):
@@ -38,8 +38,16 @@ async def test_cancelling_the_publisher_cancels_only_the_running_inline_handler(
     rec = kit.recorder()
     entered = kit.gate("the async INLINE handler is suspended")
     release = kit.gate("the TASK and THREADPOOL handlers are released")
+    # Set just before the publisher is cancelled: a handler that starts later was not started by the
+    # dispatch before the cancellation, and CAN-1 says nothing of it (a bus may start background
+    # handlers after its INLINE ones, IMPL-6, and then never start them).
+    cancelling = threading.Event()
+
+    def started(label: str) -> None:
+        rec.record(f"{label} started {'after' if cancelling.is_set() else 'before'} the cancellation")
 
     async def task_handler(event: object) -> None:
+        started("task")
         try:
             await release.wait(bound=3 * kit.bound)
             rec.record("task finished")
@@ -48,6 +56,7 @@ async def test_cancelling_the_publisher_cancels_only_the_running_inline_handler(
             raise
 
     def thread_handler(event: object) -> None:
+        started("thread")
         release.wait_blocking(bound=3 * kit.bound)
         rec.record("thread finished")
 
@@ -59,13 +68,20 @@ async def test_cancelling_the_publisher_cancels_only_the_running_inline_handler(
             rec.record("inline cancelled")
             raise
 
-    # Registered first, so that they are started before the suspended handler runs, whatever the order (IMPL-6).
     kit.add(bus, Ping, task_handler, policy="TASK")
     kit.add(bus, Ping, thread_handler, policy="THREADPOOL")
     kit.add(bus, Ping, suspended)
     kit.add(bus, Ping, rec.sync_handler("later inline"))
     publishing = asyncio.ensure_future(bus.publish(Ping()))
     await kit.reached(entered, "the async INLINE handler starts")
+    # A bus that started the background handlers first gets the turns (and the thread a moment) to begin
+    # them; one that starts them last has not, and is judged on the INLINE part only.
+    before = ("task started before the cancellation", "thread started before the cancellation")
+    for _ in range(PROMPT_TURNS):
+        if all(rec.count(label) for label in before):
+            break
+        await asyncio.sleep(0)
+    cancelling.set()
     publishing.cancel()
     done, _ = await asyncio.wait({publishing}, timeout=kit.bound)
     if not done:
@@ -82,14 +98,18 @@ async def test_cancelling_the_publisher_cancels_only_the_running_inline_handler(
         "it was not cancelled: the bus shielded it or ran it apart from the publisher",
     )
     release.open()
-    if not await rec.until_count(1, "thread finished"):
+    thread_judged = rec.count("thread started before the cancellation") > 0
+    if thread_judged and not await rec.until_count(1, "thread finished"):
         kit.fail("the THREADPOOL handler started before the cancellation runs to completion", "it never finished")
-    await rec.until(lambda calls: any(c.label.startswith("task ") for c in calls), "the TASK handler ends")
-    kit.check(
-        rec.count("task finished") == 1,
-        "the TASK handler started before the cancellation is not cancelled: it runs to completion",
-        "it was cancelled with the publisher" if rec.count("task cancelled") else "it never finished",
-    )
+    if rec.count("task started before the cancellation"):
+        await rec.until(
+            lambda calls: any(c.label in ("task finished", "task cancelled") for c in calls), "the TASK handler ends"
+        )
+        kit.check(
+            rec.count("task finished") == 1,
+            "the TASK handler started before the cancellation is not cancelled: it runs to completion",
+            "it was cancelled with the publisher" if rec.count("task cancelled") else "it never finished",
+        )
     await kit.exactly(rec, 0, "later inline", "the INLINE handlers after the cancelled one do not run")
 
 
@@ -229,8 +249,8 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
         if caught is None
         else f"it raised {describe(caught)} instead",
     )
-    await kit.settle()
-    kit.check(not kit.error_records(), f"the bus does not log the {type(raised).__name__}", kit.log_summary())
+    # No check of the logs: CAN-6 forbids swallowing, logging *and going on*, and wrapping; a bus may log
+    # the exception before it re-raises it unchanged.
 
 
 # -- CAN-5, CAN-7: shutdown that is cancelled, or that must not cancel ----------------------------------

@@ -14,7 +14,10 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     """`tests.mutants.<attr>`: the factory of the mutant's adapter, for `--impl=tests.mutants:<attr>`."""
     from .catalogue import BY_ATTR
+    from .conforming import BY_ATTR as VARIANTS
 
     if name in BY_ATTR:
         return BY_ATTR[name].implementation
+    if name in VARIANTS:  # a conforming variant (tests/mutants/conforming.py)
+        return VARIANTS[name].implementation
     raise AttributeError(f"module {__name__!r} has no attribute {name!r} (and no mutant of that name)")

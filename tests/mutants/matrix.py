@@ -23,12 +23,13 @@ from tests.pytest_run import ROOT
 
 from .base import Mutant
 from .catalogue import CATCHABLE as MUTANTS
+from .conforming import VARIANTS
 from .running import CONFORMING_BOUND, MUTANT_BOUND, SuiteRun, run_many
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 """Where the kill matrix is kept."""
-CONFORMING = ("reference", "tests.alt_impl")
-"""The buses that must pass the whole suite."""
+CONFORMING = ("reference", "tests.alt_impl", *(v.impl for v in VARIANTS))
+"""The buses that must pass the whole suite: the two conforming buses and the conforming variants."""
 SUITE_ENV = {"CONFORMANCE_STATEFUL_SHRINK": "0"}
 """Environment of the suite runs: the stateful test reports its first failing example unshrunk."""
 
