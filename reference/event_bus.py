@@ -121,6 +121,12 @@ def _run_in_thread(fn: _Handler, label: str, event: Event) -> None:
         _log.exception("%s raised; the publisher was not affected", label)
 
 
+def _cancelled_from_outside() -> bool:
+    """Whether the running task itself is being cancelled; Python 3.10 cannot tell (no `cancelling()`): yes [CAN-3]."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
 @component
 class EventBus:
     """An asynchronous, typed, in-process publish/subscribe bus; `post` queues up to `max_queue_size` events."""
@@ -303,6 +309,10 @@ class EventBus:
                     await self.publish(self._queue.popleft())  # [POST-4] dispatched as publish does [WRK-7]
                 except Exception:
                     _log.exception("a handler of a posted event raised; the worker goes on")  # [WRK-6]
+                except asyncio.CancelledError:
+                    if _cancelled_from_outside():
+                        raise  # the worker's own task is cancelled: it ends
+                    # [CAN-3] a handler's own CancelledError ends that event's dispatch only: the worker goes on
 
     def _worker_done(self, worker: asyncio.Task[None]) -> None:
         with self._lock:

@@ -432,6 +432,12 @@ class EventBus:
             await self.publish(event)
         except Exception as exc:
             log.error("the worker's dispatch of %s failed", type(event).__name__, exc_info=exc)
+        except asyncio.CancelledError:
+            # [CAN-3] A handler's own CancelledError ends this dispatch only; a cancellation of the worker's
+            # task (counted by Task.cancelling, Python 3.11+; on 3.10 every one is taken as such) ends the worker.
+            worker = asyncio.current_task()
+            if worker is None or not hasattr(worker, "cancelling") or worker.cancelling():
+                raise
 
     def _worker_ended(self, task: asyncio.Task[None]) -> None:
         with self._qlock:

@@ -61,6 +61,28 @@ class WrappedCancellationBus(alt.EventBus):
             raise alt.EventBusHandlerError("an INLINE handler was cancelled") from exc
 
 
+class WrappedSyncCancellationBus(alt.EventBus):
+    """A CancelledError raised by a sync INLINE handler is wrapped in EventBusHandlerError (async ones are not)."""
+
+    async def run_inline(self, registration: alt.Registration, event: alt.Event) -> None:
+        try:
+            result = registration.fn(event)
+        except asyncio.CancelledError as exc:
+            raise alt.EventBusHandlerError("an INLINE handler was cancelled") from exc
+        if inspect.isawaitable(result):
+            await result
+
+
+class WorkerEndsOnCancelledErrorBus(alt.EventBus):
+    """A handler of a posted event that raises CancelledError ends the worker: later posts wait forever."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        try:
+            await self.publish(event)
+        except Exception as exc:
+            log.error("the worker's dispatch of %s failed", type(event).__name__, exc_info=exc)
+
+
 class LoggedCancellationBus(alt.EventBus):
     """A TASK handler's cancellation is logged at ERROR like a failure."""
 
@@ -183,6 +205,20 @@ MUTANTS = (
         "CancelledError from an INLINE handler becomes EventBusHandlerError",
         ALT,
         EventBus=WrappedCancellationBus,
+    ),
+    mutant(
+        "wrapped-sync-cancellation",
+        "CAN-3",
+        "CancelledError from a sync INLINE handler becomes EventBusHandlerError",
+        ALT,
+        EventBus=WrappedSyncCancellationBus,
+    ),
+    mutant(
+        "worker-ends-on-handler-cancellation",
+        "CAN-3",
+        "a CancelledError raised by a handler of a posted event ends the worker; later posts are never delivered",
+        ALT,
+        EventBus=WorkerEndsOnCancelledErrorBus,
     ),
     mutant(
         "logged-task-cancellation",
