@@ -283,6 +283,21 @@ class SequentialTasksBus(alt.EventBus):
         self.keep(asyncio.ensure_future(run_all()))
 
 
+class BacklogTaskBus(alt.EventBus):
+    """At most 3 TASK handlers run at once (a semaphore); the others wait in a backlog for one to finish."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        limit: asyncio.Semaphore = vars(self).setdefault("_limit", asyncio.Semaphore(3))
+
+        async def limited(awaitable: Any) -> None:
+            async with limit:
+                await awaitable
+
+        result = registration.fn(event)
+        if inspect.isawaitable(result):
+            self.keep(asyncio.ensure_future(self.guarded(registration, event, limited(result))))
+
+
 class RetryingTaskBus(alt.EventBus):
     """A sync TASK handler is run in place, then "retried" from a thread a few milliseconds later."""
 
@@ -496,5 +511,12 @@ MUTANTS = [
         "an async THREADPOOL handler runs on its thread, then once more a few ms later",
         ALT,
         EventBus=RedeliveringThreadBus,
+    ),
+    mutant(
+        "task-handlers-three-at-a-time",
+        "POL-TASK-4",
+        "at most 3 TASK handlers run at once; the rest wait in a backlog for one to finish",
+        ALT,
+        EventBus=BacklogTaskBus,
     ),
 ]

@@ -431,7 +431,7 @@ class DefaultBoundBus(alt.EventBus):
 
 
 class HiddenCapBus(ref.EventBus):
-    """ "Unbounded" has a hidden cap of 1,024 waiting events (a ring buffer's size): the next post raises."""
+    """An "unbounded" queue with a hidden cap of 1,024 waiting events (a ring buffer's size): the next post raises."""
 
     def post(self, event: Any) -> None:
         if not self._max_queue_size and len(self._queue) >= 1024:
