@@ -116,6 +116,59 @@ async def test_inline_handlers_that_take_time_are_awaited(kit: Kit) -> None:
     )
 
 
+NESTING = 3
+"""How deep the re-entrant publish test nests: a publish from a handler of an event that a handler published."""
+
+
+@pytest.mark.rule("POL-INLINE-1", "PUB-1")
+async def test_a_publish_awaited_inside_a_handler_has_delivered_when_it_returns(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: both paths for the outermost event x publish depths 1 to NESTING x every handler kind, INLINE.
+    levels = [kit.numbered_event(f"Level{depth}") for depth in range(NESTING + 1)]
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    kinds = {depth: rec.every_kind(f"depth {depth} ") for depth in range(1, NESTING + 1)}
+    missing: list[tuple[int, list[str]]] = []  # (depth of the publish, kinds not called when it returned)
+
+    def relay(depth: int) -> Any:
+        async def publish_deeper(event: Any) -> None:
+            inner = levels[depth + 1](n=event.n)
+            await bus.publish(inner)  # a publish at depth + 1, from inside an INLINE handler
+            not_yet = [k.kind for k in kinds[depth + 1] if not any(c.event is inner for c in rec.of(k.label))]
+            missing.append((depth + 1, not_yet))
+
+        return publish_deeper
+
+    for depth, level in enumerate(levels):
+        if depth:
+            half = len(kinds[depth]) // 2
+            for kind in kinds[depth][:half]:
+                kit.add(bus, level, kind.fn)
+        if depth < NESTING:
+            kit.add(bus, level, relay(depth))
+        if depth:
+            for kind in kinds[depth][half:]:
+                kit.add(bus, level, kind.fn)
+    await dispatch(bus, levels[0](n=1))
+    kit.check(
+        sorted(d for d, _ in missing) == list(range(1, NESTING + 1)),
+        f"each handler that awaits a publish (at depths 1 to {NESTING}) gets past it once",
+        f"publishes that returned, by depth: {sorted(d for d, _ in missing)}",
+    )
+    for depth, not_yet in sorted(missing):
+        kit.check(
+            not not_yet,
+            f"`await bus.publish(event)` awaited inside an INLINE handler (a publish at depth {depth}) returns "
+            f"only once every INLINE handler of that event has run, async ones awaited to their end",
+            f"when it returned, these handlers of the event had not run yet: {not_yet} (deferred until the outer "
+            "dispatch ends?)",
+        )
+    await kit.exactly_each(
+        rec,
+        {k.label: 1 for d in kinds for k in kinds[d]},
+        "each handler at every depth is called once for its event",
+    )
+
+
 @pytest.mark.rule("POL-INLINE-2")
 async def test_sync_inline_handlers_run_in_place(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.event_class("Ping")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import threading
 import time
@@ -298,6 +299,27 @@ class BacklogTaskBus(alt.EventBus):
             self.keep(asyncio.ensure_future(self.guarded(registration, event, limited(result))))
 
 
+_deferred: contextvars.ContextVar[list[alt.Event] | None] = contextvars.ContextVar("_deferred", default=None)
+
+
+class DeferringNestedBus(alt.EventBus):
+    """A publish made inside a dispatch (from a handler) is queued and dispatched after the outer dispatch ends,
+    "to keep dispatches from interleaving": the inner `await publish` returns before its handlers ran."""
+
+    async def publish(self, event: Any) -> None:
+        deferred = _deferred.get()
+        if deferred is not None:
+            deferred.append(event)
+            return
+        token = _deferred.set(deferred := [])
+        try:
+            await super().publish(event)
+            while deferred:
+                await super().publish(deferred.pop(0))
+        finally:
+            _deferred.reset(token)
+
+
 class RetryingTaskBus(alt.EventBus):
     """A sync TASK handler is run in place, then "retried" from a thread a few milliseconds later."""
 
@@ -518,5 +540,12 @@ MUTANTS = [
         "at most 3 TASK handlers run at once; the rest wait in a backlog for one to finish",
         ALT,
         EventBus=BacklogTaskBus,
+    ),
+    mutant(
+        "nested-publish-deferred",
+        "POL-INLINE-1",
+        "a publish awaited inside a handler is queued until the outer dispatch ends, and returns at once",
+        ALT,
+        EventBus=DeferringNestedBus,
     ),
 ]
