@@ -9,12 +9,15 @@ a late second call from a thread or a task.
 
 import asyncio
 import gc
+import itertools
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from conformance._paths import LOOPS_IN_TURN, run_on_fresh_loop
 from conformance.adapter import PolicyName
 from conformance.kit import Dispatch, Gate, Kit
 
@@ -258,6 +261,114 @@ async def test_task_handlers_run_in_tasks_of_their_own(kit: Kit, dispatch: Dispa
             if call.task is None
             else "it ran inside the task that dispatched the event (where its INLINE handler ran)",
         )
+
+
+@pytest.mark.rule("POL-TASK-1", "PUB-1", "POL-THREAD-1")
+@pytest.mark.needs("task")
+async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
+    # Domain: loops in turn (a first loop that then ends, a second loop in the same thread, the test's loop in
+    # another thread) x both paths x the policies (INLINE sync and async, TASK, THREADPOOL sync and async).
+    Ping = kit.numbered_event("Ping")
+    bus = kit.new_bus()
+    pool = kit.supports("threadpool")
+    worker = kit.supports("worker")
+    lock = threading.Lock()
+    calls: list[tuple[str, Any, int, asyncio.Task[Any] | None]] = []  # label, event, thread, task
+    awaited: dict[int, tuple[set[str], Gate]] = {}  # id(event) -> the labels that must run, and who waits
+
+    def note(label: str, event: Any) -> None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no loop runs in this thread
+            task = None
+        with lock:
+            calls.append((label, event, threading.get_ident(), task))
+            ran = {c[0] for c in calls if c[1] is event}
+            entry = awaited.get(id(event))
+        if entry is not None and entry[0] <= ran:
+            entry[1].open()
+
+    async def task_handler(event: Any) -> None:
+        await asyncio.sleep(0)
+        note("TASK", event)
+
+    async def inline_async(event: Any) -> None:
+        await asyncio.sleep(0)
+        note("INLINE async", event)
+
+    async def pool_async(event: Any) -> None:
+        await asyncio.sleep(0)
+        note("THREADPOOL async", event)
+
+    kit.add(bus, Ping, lambda event: note("INLINE sync", event))
+    kit.add(bus, Ping, inline_async)
+    kit.add(bus, Ping, task_handler, policy="TASK")
+    labels = {"INLINE sync", "INLINE async", "TASK"}
+    if pool:
+        kit.add(bus, Ping, lambda event: note("THREADPOOL", event), policy="THREADPOOL")
+        kit.add(bus, Ping, pool_async, policy="THREADPOOL")
+        labels |= {"THREADPOOL", "THREADPOOL async"}
+    numbers = itertools.count(1)
+    problems: list[tuple[str, str, str]] = []  # rule, expected, observed
+
+    async def use(where: str) -> None:
+        """Dispatch one event through each path on the running loop; note what went wrong."""
+        loop = asyncio.get_running_loop()
+        for path in ("publish", "post + worker") if worker else ("publish",):
+            event = Ping(n=next(numbers))
+            done = Gate(f"{path} on the {where} loop: every handler ran", loop, kit.wait_bound)
+            awaited[id(event)] = (labels, done)
+            if path == "publish":
+                await asyncio.wait_for(kit.impl.publish(bus.raw, event), kit.wait_bound)
+            else:
+                await asyncio.wait_for(kit.impl.start_worker(bus.raw), kit.wait_bound)
+                kit.impl.post(bus.raw, event)
+                await asyncio.wait_for(kit.impl.stop_worker(bus.raw), kit.wait_bound)
+            point = f"on the {where} loop, through {path}"
+            if not await done.wait():
+                with lock:
+                    ran = {c[0] for c in calls if c[1] is event}
+                rule = "POL-TASK-1" if "TASK" not in ran else "PUB-1"
+                problems.append(
+                    (rule, f"every handler runs for a Ping dispatched {point}", f"only these ran: {sorted(ran)}")
+                )
+                return  # one wait of the bound per loop at most
+            with lock:
+                mine = {c[0]: c for c in calls if c[1] is event}
+            task, thread = mine["TASK"][3], mine["TASK"][2]
+            if task is None or thread != threading.get_ident() or task.get_loop() is not loop:
+                problems.append(
+                    (
+                        "POL-TASK-1",
+                        f"the TASK handler runs inside an asyncio.Task on the loop it was dispatched on ({point})",
+                        "it ran outside any task" if task is None else "it ran in a task of another loop or thread",
+                    )
+                )
+            if pool and mine["THREADPOOL"][2] == threading.get_ident():
+                problems.append(
+                    ("POL-THREAD-1", f"the THREADPOOL handler runs off the loop's thread ({point})", "it ran on it")
+                )
+
+    assert kit.loop is not None  # the test runs on it
+    new_loop = type(kit.loop)  # the kind of loop the test runs on: asyncio's or uvloop's
+    first, second, other = LOOPS_IN_TURN
+
+    ended = kit.gate("the helper thread's two loops ended")
+
+    def helper() -> None:
+        try:
+            run_on_fresh_loop(new_loop, lambda: use(first), 2 * kit.wait_bound)
+            run_on_fresh_loop(new_loop, lambda: use(second), 2 * kit.wait_bound)
+        finally:
+            ended.open()
+
+    helping = kit.thread(helper, "loops in turn")
+    if not await ended.wait(bound=5 * kit.wait_bound):  # each loop's waits are bounded: this is the last resort
+        kit.fail("the bus is used on two loops in turn in a helper thread", "it hung", kind="hang")
+    await kit.join(helping, "the helper thread ends once its loops have")
+    await use(other)
+    for rule, expected, observed in problems:
+        kit.fail(expected, observed, rule=rule)
 
 
 async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyName) -> None:

@@ -320,6 +320,18 @@ class DeferringNestedBus(alt.EventBus):
             _deferred.reset(token)
 
 
+class FirstLoopTaskBus(ref.EventBus):
+    """TASK handlers go to the loop the bus first ran one on (remembered); once that loop has ended, they are
+    silently dropped, on every later loop."""
+
+    def _keep(self, loop: asyncio.AbstractEventLoop, coroutine: Any, label: str) -> None:
+        first: asyncio.AbstractEventLoop = vars(self).setdefault("_first_loop", loop)
+        if first is not loop and first.is_closed():
+            coroutine.close()
+            return
+        super()._keep(loop, coroutine, label)
+
+
 class RetryingTaskBus(alt.EventBus):
     """A sync TASK handler is run in place, then "retried" from a thread a few milliseconds later."""
 
@@ -547,5 +559,12 @@ MUTANTS = [
         "a publish awaited inside a handler is queued until the outer dispatch ends, and returns at once",
         ALT,
         EventBus=DeferringNestedBus,
+    ),
+    mutant(
+        "task-handlers-bound-to-the-first-loop",
+        "POL-TASK-1",
+        "TASK handlers run on the loop the bus first used; once it has ended they are silently dropped",
+        REFERENCE,
+        EventBus=FirstLoopTaskBus,
     ),
 ]
