@@ -243,7 +243,7 @@ class EventBus:
             if once is not None and not self._remove(once):
                 continue  # [EXT-ONCE-1, EXT-ONCE-2] removed before it runs, so another dispatch has run it
             result = call(event)  # [POL-INLINE-2]; TASK and THREADPOOL handlers start [POL-TASK-2, POL-THREAD-3]
-            if awaited or (result is not None and asyncio.iscoroutine(result)):  # async: what calling returns (Terms)
+            if result is not None and (awaited or asyncio.iscoroutine(result)):  # async: what calling returns (Terms)
                 await result  # [POL-INLINE-1, POL-ORDER-1]; [ERR-1] an exception ends the dispatch (IMPL-2)
 
     def _start_task(self, fn: _Handler, label: str, event: Event) -> None:
