@@ -7,10 +7,14 @@ and a failure says which path it came through.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from .kit import Kit
+
+T = TypeVar("T")
 
 PathName = Literal["publish", "worker"]
 
@@ -75,3 +79,34 @@ class Dispatch:
         for event in events:
             await self.send(bus, event)
         await self.end(bus)
+
+
+LOOPS_IN_TURN: tuple[str, ...] = (
+    "first (in a helper thread)",
+    "second (of that thread, after the first ended)",
+    "test's (in another thread, after both ended)",
+)
+"""The loops one bus meets in turn (SPEC.md, Terms: *The loop*): a loop in a helper thread, which then ends;
+a second loop in that thread, which ends too; then the test's own loop, in another thread."""
+
+
+def run_on_fresh_loop(
+    new_loop: Callable[[], asyncio.AbstractEventLoop], main: Callable[[], Coroutine[Any, Any, T]], bound: float
+) -> T:
+    """Run `main()` on a new loop in this thread, bounded by `bound` seconds, then end and close the loop.
+
+    For a thread other than the test's: what `asyncio.run` does, with the test's kind of loop (asyncio.run
+    takes no loop factory before Python 3.12). The loop's default executor is shut down before it closes,
+    so nothing of it outlives it.
+    """
+    loop = new_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(asyncio.wait_for(main(), bound))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -144,14 +144,31 @@ class Recorder:
         handler.__name__ = handler.__qualname__ = f"slow_sync_{label}"
         return handler
 
-    def every_kind(self, prefix: str = "", *, sync: bool = True, is_async: bool = True) -> list[HandlerKind]:
-        """One handler of each callable kind, each recording its call under `prefix + kind`.
+    def every_kind(
+        self,
+        prefix: str = "",
+        *,
+        sync: bool = True,
+        is_async: bool = True,
+        then: Callable[[str, Any], None] | None = None,
+    ) -> list[HandlerKind]:
+        """One handler of each callable kind, each recording its call under `prefix + kind`, then running `then`.
 
         Sync: function, lambda, bound method, static method, `functools.partial`,
-        object with `__call__`. Async: `async def` function, bound method,
-        `functools.partial` of one, object with `async def __call__`.
+        object with `__call__`. Async (SPEC.md, Terms: calling it returns a
+        coroutine): `async def` function, bound method, `functools.partial` of
+        one, object with `async def __call__`, and two plain callables that
+        return a coroutine: a `def` wrapper (`functools.wraps`) around an
+        `async def`, and a lambda. `then(label, event)`, if given, runs after the
+        call is recorded (an async handler's, after a suspension): to raise, say.
         """
         rec = self
+
+        def note(label: str, event: Any) -> None:
+            rec.record(label, event)
+            if then is not None:
+                then(label, event)
+
         kinds: list[HandlerKind] = []
 
         class Listener:
@@ -159,43 +176,51 @@ class Recorder:
                 self.tag = tag
 
             def on_event(self, event: Any) -> None:
-                rec.record(self.tag, event)
+                note(self.tag, event)
 
             async def on_event_async(self, event: Any) -> None:
                 await asyncio.sleep(0)
-                rec.record(self.tag, event)
+                note(self.tag, event)
 
             @staticmethod
             def static(event: Any) -> None:
-                rec.record(f"{prefix}static method", event)
+                note(f"{prefix}static method", event)
 
         class SyncCallable:
             def __call__(self, event: Any) -> None:
-                rec.record(f"{prefix}callable object", event)
+                note(f"{prefix}callable object", event)
 
         class AsyncCallable:
             async def __call__(self, event: Any) -> None:
                 await asyncio.sleep(0)
-                rec.record(f"{prefix}async callable object", event)
+                note(f"{prefix}async callable object", event)
 
         def function(event: Any) -> None:
-            rec.record(f"{prefix}function", event)
+            note(f"{prefix}function", event)
 
         def labelled(label: str, event: Any) -> None:
-            rec.record(label, event)
+            note(label, event)
 
         async def async_function(event: Any) -> None:
             await asyncio.sleep(0)
-            rec.record(f"{prefix}async function", event)
+            note(f"{prefix}async function", event)
 
         async def async_labelled(label: str, event: Any) -> None:
             await asyncio.sleep(0)
-            rec.record(label, event)
+            note(label, event)
+
+        async def notify(event: Any) -> None:
+            await asyncio.sleep(0)
+            note(f"{prefix}def returning coroutine", event)
+
+        @functools.wraps(notify)  # what a plain `def` decorator around an `async def` handler makes
+        def wrapper(event: Any) -> Awaitable[None]:
+            return notify(event)
 
         if sync:
             kinds += [
                 HandlerKind("function", function, f"{prefix}function", False),
-                HandlerKind("lambda", lambda event: rec.record(f"{prefix}lambda", event), f"{prefix}lambda", False),
+                HandlerKind("lambda", lambda event: note(f"{prefix}lambda", event), f"{prefix}lambda", False),
                 HandlerKind("bound method", Listener(f"{prefix}bound method").on_event, f"{prefix}bound method", False),
                 HandlerKind("static method", Listener.static, f"{prefix}static method", False),
                 HandlerKind("partial", functools.partial(labelled, f"{prefix}partial"), f"{prefix}partial", False),
@@ -217,5 +242,13 @@ class Recorder:
                     True,
                 ),
                 HandlerKind("async callable object", AsyncCallable(), f"{prefix}async callable object", True),
+                # Async by what calling them returns, not by how they are defined (SPEC.md, Terms).
+                HandlerKind("def returning coroutine", wrapper, f"{prefix}def returning coroutine", True),
+                HandlerKind(
+                    "lambda returning coroutine",
+                    lambda event: async_labelled(f"{prefix}lambda returning coroutine", event),
+                    f"{prefix}lambda returning coroutine",
+                    True,
+                ),
             ]
         return kinds

@@ -2,7 +2,8 @@
 
 The API is that of `pico_ioc.event_bus`; `[RULE-ID]` marks the line that implements a rule. Its choices:
 - IMPL-1 the exact type of an event only; IMPL-2 the first failing INLINE handler ends a dispatch, unwrapped;
-- IMPL-3 a sync TASK handler is called in its task, an async THREADPOOL handler runs as TASK;
+- IMPL-3 a sync TASK handler is called in its task, an async THREADPOOL handler runs as TASK (one that shows
+  it is async only when called, a `def` returning a coroutine, is called on its thread, its coroutine then a TASK);
 - IMPL-4, IMPL-5 `post` raises `EventBusError` when no worker is running, or while it is stopping;
 - IMPL-6 TASK and THREADPOOL handlers start in their priority turn; IMPL-7 the bound counts events not yet taken;
 - IMPL-9 `aclose` does not wait for TASK and THREADPOOL handlers; IMPL-10 these run in the default executor;
@@ -19,7 +20,7 @@ import logging
 import threading
 import types
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ _E = TypeVar("_E", bound="Event")
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Handler = Callable[[Any], Any]
 _Step = tuple[_Handler, bool, "_Registration | None"]  # (call, awaited, the registration if once else None)
+_Resume = Callable[[Coroutine[Any, Any, Any], str], None]  # runs a coroutine a THREADPOOL handler returned
 _MARKS = "__reference_subscriptions__"  # on a function marked by `@subscribe`: (event type, options) pairs
 
 
@@ -99,7 +101,11 @@ def _not_an_event(event: object, method: str) -> TypeError:
 
 
 def _is_async(fn: object) -> bool:
-    """Whether calling `fn` returns a coroutine: a function, a method, a partial or a callable object."""
+    """Whether `fn` is declared async: a function, method, partial or callable object of an `async def`.
+
+    Only a hint, decided once at subscribe: a handler is async when calling it returns a coroutine (SPEC.md,
+    Terms), which a plain `def` may do too, so every call's result is checked as well.
+    """
     while isinstance(fn, (functools.partial, types.MethodType, staticmethod)):
         fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
     if inspect.iscoroutinefunction(fn):
@@ -107,16 +113,29 @@ def _is_async(fn: object) -> bool:
     return not isinstance(fn, types.FunctionType) and inspect.iscoroutinefunction(type(fn).__call__)
 
 
-async def _run_in_task(fn: _Handler, is_async: bool, label: str, event: Event) -> None:
+async def _run_in_task(fn: _Handler, label: str, event: Event) -> None:
     try:
-        await fn(event) if is_async else fn(event)
+        if asyncio.iscoroutine(result := fn(event)):  # async by what the call returns (SPEC.md, Terms)
+            await result
     except Exception:  # [ERR-3, ERR-5]; a cancellation is no Exception [CAN-4]
         _log.exception("%s raised; the publisher was not affected", label)
 
 
-def _run_in_thread(fn: _Handler, label: str, event: Event) -> None:
+async def _finish(coroutine: Coroutine[Any, Any, Any], label: str) -> None:
     try:
-        fn(event)
+        await coroutine
+    except Exception:  # [ERR-3, ERR-5]
+        _log.exception("%s raised; the publisher was not affected", label)
+
+
+def _run_in_thread(fn: _Handler, label: str, event: Event, loop: asyncio.AbstractEventLoop, resume: _Resume) -> None:
+    try:
+        if asyncio.iscoroutine(result := fn(event)):  # async after all: its coroutine runs as TASK (IMPL-3) [POL-MIX-2]
+            try:  # queued before this job ends, so the task is pending before the job is done (EXT-SYNC-3)
+                loop.call_soon_threadsafe(resume, result, label)
+            except RuntimeError:  # the loop has closed: nothing can run it
+                result.close()
+                raise
     except Exception:  # [ERR-4, ERR-5] logged in the pool thread, so also if the loop has gone
         _log.exception("%s raised; the publisher was not affected", label)
 
@@ -170,7 +189,7 @@ class EventBus:
         if policy is ExecPolicy.INLINE:  # [POL-INLINE-1] awaited if async, else [POL-INLINE-2] called in place
             call: _Handler = fn
         elif policy is ExecPolicy.TASK or is_async:  # IMPL-3 [POL-MIX-1, POL-MIX-2]
-            call = functools.partial(self._start_task, fn, is_async, label)
+            call = functools.partial(self._start_task, fn, label)
         else:
             call = functools.partial(self._start_thread, fn, label)
         registration = _Registration(event_type, fn, priority, once, call, is_async and policy is ExecPolicy.INLINE)
@@ -230,16 +249,23 @@ class EventBus:
             if once is not None and not self._remove(once):
                 continue  # [EXT-ONCE-1, EXT-ONCE-2] removed before it runs, so another dispatch has run it
             result = call(event)  # [POL-INLINE-2]; TASK and THREADPOOL handlers start [POL-TASK-2, POL-THREAD-3]
-            if awaited:
+            if result is not None and (awaited or asyncio.iscoroutine(result)):  # async: what calling returns (Terms)
                 await result  # [POL-INLINE-1, POL-ORDER-1]; [ERR-1] an exception ends the dispatch (IMPL-2)
 
-    def _start_task(self, fn: _Handler, is_async: bool, label: str, event: Event) -> None:
-        task = asyncio.get_running_loop().create_task(_run_in_task(fn, is_async, label, event), name=label)
+    def _start_task(self, fn: _Handler, label: str, event: Event) -> None:
+        self._keep(asyncio.get_running_loop(), _run_in_task(fn, label, event), label)  # no loop: nothing created
+
+    def _resume(self, coroutine: Coroutine[Any, Any, Any], label: str) -> None:  # on the loop, from a pool thread
+        self._keep(asyncio.get_running_loop(), _finish(coroutine, label), label)
+
+    def _keep(self, loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None], label: str) -> None:
+        task = loop.create_task(coroutine, name=label)
         self._pending.add(task)  # [POL-TASK-1, POL-TASK-4]; [POL-TASK-3] the loop keeps only a weak reference
         task.add_done_callback(self._pending.discard)  # [LEAK-2] and not a moment longer
 
     def _start_thread(self, fn: _Handler, label: str, event: Event) -> None:
-        job = asyncio.get_running_loop().run_in_executor(None, _run_in_thread, fn, label, event)  # [POL-THREAD-1]
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(None, _run_in_thread, fn, label, event, loop, self._resume)  # [POL-THREAD-1]
         self._pending.add(job)
         job.add_done_callback(self._pending.discard)
 
@@ -250,7 +276,7 @@ class EventBus:
         if self._closed:
             raise EventBusClosedError()  # [LIFE-2]
         try:  # [EXT-SYNC-2] on a running loop, in a task
-            self._start_task(self.publish, True, f"EventBus.publish_sync({type(event).__name__})", event)
+            self._start_task(self.publish, f"EventBus.publish_sync({type(event).__name__})", event)
         except RuntimeError:  # no running loop [EXT-SYNC-1, EXT-SYNC-3]
             asyncio.run(self._publish_and_settle(event))
 

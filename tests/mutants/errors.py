@@ -18,6 +18,13 @@ log = logging.getLogger(__name__)
 _quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("_quiet", default=False)
 
 
+class FirstThreeFailuresBus(alt.EventBus):
+    """The exception group of a dispatch keeps only the first 3 INLINE failures ("enough to debug")."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        return (await super().run_inlines(registrations, event))[:3]
+
+
 class SwallowingBus(alt.EventBus):
     """INLINE failures are logged and swallowed: `publish` returns normally."""
 
@@ -219,5 +226,12 @@ MUTANTS = [
         "TASK handler exceptions are logged when publish dispatches, not when the worker does",
         ALT,
         EventBus=SilentWorkerTaskBus,
+    ),
+    mutant(
+        "inline-failures-group-capped-at-3",
+        "ERR-6",
+        "the exception group publish raises keeps only the first 3 INLINE failures",
+        ALT,
+        EventBus=FirstThreeFailuresBus,
     ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import threading
 import time
@@ -283,6 +284,54 @@ class SequentialTasksBus(alt.EventBus):
         self.keep(asyncio.ensure_future(run_all()))
 
 
+class BacklogTaskBus(alt.EventBus):
+    """At most 3 TASK handlers run at once (a semaphore); the others wait in a backlog for one to finish."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        limit: asyncio.Semaphore = vars(self).setdefault("_limit", asyncio.Semaphore(3))
+
+        async def limited(awaitable: Any) -> None:
+            async with limit:
+                await awaitable
+
+        result = registration.fn(event)
+        if inspect.isawaitable(result):
+            self.keep(asyncio.ensure_future(self.guarded(registration, event, limited(result))))
+
+
+_deferred: contextvars.ContextVar[list[alt.Event] | None] = contextvars.ContextVar("_deferred", default=None)
+
+
+class DeferringNestedBus(alt.EventBus):
+    """A publish made inside a dispatch (from a handler) is queued and dispatched after the outer dispatch ends,
+    "to keep dispatches from interleaving": the inner `await publish` returns before its handlers ran."""
+
+    async def publish(self, event: Any) -> None:
+        deferred = _deferred.get()
+        if deferred is not None:
+            deferred.append(event)
+            return
+        token = _deferred.set(deferred := [])
+        try:
+            await super().publish(event)
+            while deferred:
+                await super().publish(deferred.pop(0))
+        finally:
+            _deferred.reset(token)
+
+
+class FirstLoopTaskBus(ref.EventBus):
+    """TASK handlers go to the loop the bus first ran one on (remembered); once that loop has ended, they are
+    silently dropped, on every later loop."""
+
+    def _keep(self, loop: asyncio.AbstractEventLoop, coroutine: Any, label: str) -> None:
+        first: asyncio.AbstractEventLoop = vars(self).setdefault("_first_loop", loop)
+        if first is not loop and first.is_closed():
+            coroutine.close()
+            return
+        super()._keep(loop, coroutine, label)
+
+
 class RetryingTaskBus(alt.EventBus):
     """A sync TASK handler is run in place, then "retried" from a thread a few milliseconds later."""
 
@@ -496,5 +545,26 @@ MUTANTS = [
         "an async THREADPOOL handler runs on its thread, then once more a few ms later",
         ALT,
         EventBus=RedeliveringThreadBus,
+    ),
+    mutant(
+        "task-handlers-three-at-a-time",
+        "POL-TASK-4",
+        "at most 3 TASK handlers run at once; the rest wait in a backlog for one to finish",
+        ALT,
+        EventBus=BacklogTaskBus,
+    ),
+    mutant(
+        "nested-publish-deferred",
+        "POL-INLINE-1",
+        "a publish awaited inside a handler is queued until the outer dispatch ends, and returns at once",
+        ALT,
+        EventBus=DeferringNestedBus,
+    ),
+    mutant(
+        "task-handlers-bound-to-the-first-loop",
+        "POL-TASK-1",
+        "TASK handlers run on the loop the bus first used; once it has ended they are silently dropped",
+        REFERENCE,
+        EventBus=FirstLoopTaskBus,
     ),
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import inspect
+import types
 from typing import Any
 
 import reference.event_bus as ref
@@ -114,6 +116,19 @@ class TwiceUpwardBus(alt.EventBus):
         return sorted(found, key=lambda r: (-r.priority, r.seq))
 
 
+class BasesWalkBus(alt.EventBus):
+    """Base-class handlers are found by walking `__bases__` recursively, not the MRO: the shared base of a
+    diamond is reached along both sides, so its handlers run twice."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[alt.Registration]:
+        def walk(klass: type) -> list[type]:
+            return [klass, *(above for base in klass.__bases__ for above in walk(base))]
+
+        with self._lock:
+            found = [r for klass in walk(event_type) for r in self._registry.get(klass, ())]
+        return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
 class NoSubscriberErrorBus(ref.EventBus):
     """`publish` of a type nobody ever subscribed to raises LookupError (a `routes[type]` lookup)."""
 
@@ -169,6 +184,40 @@ class CoroutineFunctionOnlyBus(alt.EventBus):
             await registration.fn(event)
         else:
             registration.fn(event)
+
+
+def _declared_async(fn: Any) -> bool:
+    """`inspect.iscoroutinefunction` through partials, methods and `__call__`: how a function is defined."""
+    while isinstance(fn, (functools.partial, types.MethodType)):
+        fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
+    return inspect.iscoroutinefunction(fn) or (
+        not isinstance(fn, types.FunctionType) and inspect.iscoroutinefunction(type(fn).__call__)
+    )
+
+
+class DeclaredAsyncOnlyBus(alt.EventBus):
+    """Whether a handler is async is decided by how it is defined, not by what calling it returns: a plain `def`
+    returning a coroutine (a decorator's wrapper, a lambda) is called and its coroutine never awaited."""
+
+    async def run_inline(self, registration: alt.Registration, event: alt.Event) -> None:
+        result = registration.fn(event)
+        if _declared_async(registration.fn):
+            await result
+
+    def start_task(self, registration: alt.Registration, event: alt.Event) -> None:
+        if _declared_async(registration.fn):
+            super().start_task(registration, event)
+        else:
+            registration.fn(event)
+
+    def thread_main(self, registration: alt.Registration, event: alt.Event, done: Any) -> None:
+        if _declared_async(registration.fn):
+            super().thread_main(registration, event, done)
+        else:
+            try:
+                registration.fn(event)
+            finally:
+                done.set_result(None)
 
 
 class RepeatFilterBus(alt.EventBus):
@@ -354,5 +403,19 @@ MUTANTS = [
         "publish re-reads the registry, so a handler subscribed during a dispatch runs in it",
         ALT,
         EventBus=LiveListBus,
+    ),
+    mutant(
+        "diamond-base-handlers-called-twice",
+        "PUB-3",
+        "base-class handlers are found by walking __bases__, so a diamond's shared base is found twice",
+        ALT,
+        EventBus=BasesWalkBus,
+    ),
+    mutant(
+        "coroutine-returning-def-never-awaited",
+        "PUB-1",
+        "a handler is async if defined with async def: a def or lambda returning a coroutine is never awaited",
+        ALT,
+        EventBus=DeclaredAsyncOnlyBus,
     ),
 ]

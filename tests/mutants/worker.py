@@ -430,6 +430,15 @@ class DefaultBoundBus(alt.EventBus):
             raise alt.EventBusQueueFullError("the queue is full (100 events)")
 
 
+class HiddenCapBus(ref.EventBus):
+    """An "unbounded" queue with a hidden cap of 1,024 waiting events (a ring buffer's size): the next post raises."""
+
+    def post(self, event: Any) -> None:
+        if not self._max_queue_size and len(self._queue) >= 1024:
+            raise ref.EventBusQueueFullError("EventBus.post(): the queue is full (1024 events)")
+        super().post(event)
+
+
 class UnboundedBufferBus(alt.EventBus):
     """The bound is enforced only while a worker runs: posts buffered before start_worker are never refused."""
 
@@ -670,5 +679,12 @@ MUTANTS = [
         "posts buffered before start_worker are never refused: the bound holds only while a worker runs",
         ALT,
         EventBus=UnboundedBufferBus,
+    ),
+    mutant(
+        "unbounded-queue-capped-at-1024",
+        "POST-9",
+        "no queue size, or 0, means a hidden cap of 1,024 waiting events",
+        REFERENCE,
+        EventBus=HiddenCapBus,
     ),
 ]
