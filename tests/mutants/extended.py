@@ -187,13 +187,15 @@ class EveryTypeUnsubscribeBus(alt.EventBus):
 class HastyCloseBus(alt.EventBus):
     """`aclose` gives the worker 50 ms to drain, then cancels it and drops what is still queued."""
 
+    limit = 0.05
+
     async def aclose(self) -> None:
         with self._qlock:
             first = not self._closing
             self._closing = True
         worker = self._worker
         try:
-            await asyncio.wait_for(self.stop_worker(), 0.05)
+            await asyncio.wait_for(self.stop_worker(), self.limit)
         except asyncio.TimeoutError:
             if worker is not None:
                 worker.cancel()
@@ -204,6 +206,12 @@ class HastyCloseBus(alt.EventBus):
             self._closed = True
             with self._lock:
                 self._registry.clear()
+
+
+class GenerousCloseBus(HastyCloseBus):
+    """`aclose` gives the worker a generous 1.4 s (under 3/4 of the default bound) to drain."""
+
+    limit = 1.4
 
 
 class ReopenableWorkerBus(alt.EventBus):
@@ -248,6 +256,8 @@ class LiteralPublishSyncBus(alt.EventBus):
 class HastyPublishSyncBus(alt.EventBus):
     """`publish_sync` without a loop gives the dispatch 50 ms, then gives up on the handlers left."""
 
+    limit = 0.05
+
     def publish_sync(self, event: alt.Event) -> None:
         try:
             asyncio.get_running_loop()
@@ -258,7 +268,52 @@ class HastyPublishSyncBus(alt.EventBus):
 
     async def _publish_within(self, event: alt.Event) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._publish_and_settle(event), 0.05)
+            await asyncio.wait_for(self._publish_and_settle(event), self.limit)
+
+
+class GenerousPublishSyncBus(HastyPublishSyncBus):
+    """`publish_sync` without a loop gives the dispatch a generous 1.4 s (under 3/4 of the default bound)."""
+
+    limit = 1.4
+
+
+_IN_PUBLISH_SYNC: contextvars.ContextVar[bool] = contextvars.ContextVar("in_publish_sync", default=False)
+"""True inside a `publish_sync` call (and the loop or task it starts, which copy the context)."""
+
+
+class HandlerTimeoutPublishSyncBus(alt.EventBus):
+    """`publish_sync` awaits each INLINE handler with a 1 s timeout: a slower one is abandoned."""
+
+    def publish_sync(self, event: alt.Event) -> None:
+        token = _IN_PUBLISH_SYNC.set(True)
+        try:
+            super().publish_sync(event)
+        finally:
+            _IN_PUBLISH_SYNC.reset(token)
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        if not _IN_PUBLISH_SYNC.get():
+            await super().run_inline(registration, event)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(super().run_inline(registration, event), 1.0)
+
+
+class PatientPublishSyncBus(alt.EventBus):
+    """`publish_sync` without a loop waits 0.4 s for its TASK handlers; `asyncio.run` cancels those left."""
+
+    patience = 0.4
+
+    async def _publish_and_settle(self, event: alt.Event) -> None:
+        await self.publish(event)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._settle_background(threads=False), self.patience)
+
+
+class GenerousTaskPublishSyncBus(PatientPublishSyncBus):
+    """`publish_sync` without a loop waits 1.4 s (under 3/4 of the default bound) for its TASK handlers."""
+
+    patience = 1.4
 
 
 class EchoPublishSyncBus(alt.EventBus):
@@ -467,6 +522,13 @@ MUTANTS = [
         EventBus=HastyCloseBus,
     ),
     mutant(
+        "aclose-drains-for-1400-ms",
+        "EXT-CLOSE-1",
+        "aclose gives the worker 1.4 s to drain, then cancels it and drops the queued events",
+        ALT,
+        EventBus=GenerousCloseBus,
+    ),
+    mutant(
         "start-worker-after-aclose",
         "EXT-CLOSE-2",
         "start_worker does not check whether the bus is closed and starts a worker after aclose",
@@ -486,6 +548,34 @@ MUTANTS = [
         "publish_sync without a loop gives the dispatch 50 ms, then abandons the handlers still running",
         ALT,
         EventBus=HastyPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-gives-up-after-1400-ms",
+        "EXT-SYNC-1",
+        "publish_sync without a loop gives the dispatch 1.4 s, then abandons the handlers still running",
+        ALT,
+        EventBus=GenerousPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-handler-timeout-1-s",
+        "EXT-SYNC-1",
+        "publish_sync awaits each INLINE handler with a 1 s timeout and abandons a slower one",
+        ALT,
+        EventBus=HandlerTimeoutPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-waits-400-ms-for-tasks",
+        "EXT-SYNC-3",
+        "publish_sync without a loop waits 0.4 s for its TASK handlers, then asyncio.run cancels them",
+        ALT,
+        EventBus=PatientPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-waits-1400-ms-for-tasks",
+        "EXT-SYNC-3",
+        "publish_sync without a loop waits 1.4 s for its TASK handlers, then asyncio.run cancels them",
+        ALT,
+        EventBus=GenerousTaskPublishSyncBus,
     ),
     mutant(
         "publish-sync-publishes-twice",
