@@ -10,14 +10,15 @@ handlers that really take time (`kit.patience` in all).
 import asyncio
 import functools
 import gc
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conformance.adapter import ERROR_NAMES
-from conformance.kit import Dispatch, Gate, Kit, Recorder, describe
+from conformance.adapter import ERROR_NAMES, PolicyName
+from conformance.kit import Call, Dispatch, Gate, Kit, Recorder, describe
 
 # Annotations here must stay real objects (no `from __future__ import annotations`):
 # containers resolve constructor parameters from them.
@@ -285,41 +286,94 @@ async def test_registering_the_same_bound_method_twice_calls_it_twice(kit: Kit, 
 # -- §8: unsubscribe -----------------------------------------------------------------------
 
 
-@pytest.mark.rule("EXT-UNSUB-1", "EXT-DUP-1")
+POLICIES: tuple[PolicyName, ...] = ("INLINE", "TASK", "THREADPOOL")
+"""Every execution policy; a test runs over those the implementation declares (`_policies`)."""
+
+
+def _policies(kit: Kit) -> list[PolicyName]:
+    """INLINE, and TASK and THREADPOOL where the implementation declares them."""
+    return [p for p in POLICIES if p == "INLINE" or kit.supports(p.lower())]
+
+
+def _option_sets(kit: Kit) -> list[dict[str, Any]]:
+    """Registration options to cycle through: none, priority, once, both (those the implementation declares)."""
+    wanted: list[dict[str, Any]] = [{}, {"priority": 5}, {"once": True}, {"priority": -2, "once": True}]
+    found: list[dict[str, Any]] = []
+    for options in wanted:
+        kept = kit.where_supported(**options)
+        if kept not in found:
+            found.append(kept)
+    return found
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` again, as a user writes it at the unsubscribe: a bound method is bound anew (`obj.method`)."""
+    if inspect.ismethod(fn):
+        rebound: Callable[..., Any] = getattr(fn.__self__, fn.__func__.__name__)
+        return rebound
+    return fn
+
+
+@pytest.mark.rule("EXT-UNSUB-1")
 @pytest.mark.needs("unsubscribe")
-async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> None:
+async def test_unsubscribe_removes_every_registration_of_the_handler(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
     Pong = kit.numbered_event("Pong", frozen=False)
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    gone_sync = rec.sync_handler("gone-sync")
-    gone_async = rec.async_handler("gone-async", _pause)
-    kit.add(bus, Ping, gone_sync)
-    _add(kit, bus, Ping, gone_async, **kit.where_supported(priority=3))
-    kit.add(bus, Ping, rec.sync_handler("stays"))
-    kit.add(bus, Ping, gone_sync)  # a duplicate registration [EXT-DUP-1]
-    kit.add(bus, Ping, gone_async)  # another one, with another priority
-    kit.add(bus, Pong, gone_sync)  # the same function for another type
+    option_sets = _option_sets(kit)
+    # Over every policy and handler kind: fn registered twice for Ping (a duplicate, with other options:
+    # priority, once) and once for Pong. Another handler of the same policy and kind stays for Ping: it
+    # shows that the bus delivers that combination at all, so a missing call means something.
+    gone: dict[str, tuple[str, str, Callable[..., Any]]] = {}  # label -> (policy and kind, options, handler)
+    stays: dict[str, str] = {}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"gone {policy} "):
+            first, second = option_sets[len(gone) % len(option_sets)], option_sets[(len(gone) + 1) % len(option_sets)]
+            _add(kit, bus, Ping, kind.fn, policy=policy, **first)
+            _add(kit, bus, Ping, kind.fn, policy=policy, **second)
+            kit.add(bus, Pong, kind.fn, policy=policy)
+            options = f"{_shown(first) or 'no options'}, then {_shown(second) or 'no options'}"
+            gone[kind.label] = (f"{policy} {kind.kind}", options, kind.fn)
+        for kind in rec.every_kind(f"stays {policy} "):
+            kit.add(bus, Ping, kind.fn, policy=policy)
+            stays[kind.label] = f"{policy} {kind.kind}"
+    for what, options, fn in gone.values():
+        _unsubscribe(kit, bus, Ping, _fresh(fn), f"fn: a {what} registered twice ({options})")
     await dispatch(bus, Ping(n=1), Pong(n=1))
-    before = _counts(rec, 1)
-    if before != {"gone-sync": 3, "gone-async": 2, "stays": 1}:
+    expected = {**dict.fromkeys(stays, 1), **dict.fromkeys(gone, 1)}  # gone ones: their Pong registration
+
+    def arrived(calls: list[Call]) -> bool:
+        return {c.label for c in calls} >= set(expected)
+
+    def missing(rec: Recorder) -> list[str]:
+        return [label for label in expected if rec.count(label) == 0]
+
+    if not await rec.until(arrived, "every handler that stays was called"):
         kit.fail(
-            "before unsubscribe, every registration is called (gone-sync twice for Ping and once for Pong, "
-            "gone-async twice, stays once)",
-            f"calls per handler: {before}",
-            rule="EXT-DUP-1",
+            "after unsubscribe(Ping, fn), the other Ping handlers (one of each policy and kind) and fn's "
+            "registration for Pong are still called",
+            "never called: "
+            + ", ".join(stays.get(label) or f"{gone[label][0]}, registered for Pong" for label in missing(rec)),
         )
-    _unsubscribe(kit, bus, Ping, gone_sync, "a sync function registered twice")
-    _unsubscribe(kit, bus, Ping, gone_async, "an async function registered twice")
-    await dispatch(bus, Ping(n=2), Pong(n=2))
-    after = _counts(rec, 2)
+    await kit.settle()
+    still: dict[str, int] = {}
+    for call in rec.calls:
+        if call.label in gone and isinstance(call.event, Ping):
+            still[call.label] = still.get(call.label, 0) + 1
     kit.check(
-        after == {"gone-sync": 1, "stays": 1},
-        "after unsubscribe(Ping, fn), no registration of fn for Ping is called (a sync and an async function, "
-        "each registered twice); the other Ping handler still is, and so is fn's registration for Pong "
-        "(expected: gone-sync once, for Pong; stays once)",
-        f"calls per handler for the second Ping and Pong: {after}",
+        not still,
+        "after unsubscribe(Ping, fn), no registration of fn for Ping is called: every policy and handler kind, "
+        "both registrations of a duplicate, whatever their priority or once option, unsubscribed with a fresh "
+        "binding for bound methods",
+        "still called for Ping: "
+        + "; ".join(f"{gone[label][0]} ({gone[label][1]}): {n} calls" for label, n in still.items()),
+    )
+    await kit.exactly_each(
+        rec,
+        expected,
+        "each handler that stays, and fn's registration for Pong, is called exactly once per dispatch",
     )
 
 

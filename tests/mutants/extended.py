@@ -87,6 +87,33 @@ class IdentityUnsubscribeBus(alt.EventBus):
             self._registry[event_type] = [r for r in self._registry.get(event_type, []) if r.fn is not fn]
 
 
+class InlineOnlyUnsubscribeBus(alt.EventBus):
+    """`unsubscribe` removes INLINE registrations only: TASK and THREADPOOL ones stay (kept in their own lists)."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        """Whether `unsubscribe` overlooks this registration of the handler."""
+        return registration.policy is not alt.ExecPolicy.INLINE
+
+    def unsubscribe(self, event_type: Any, fn: Any) -> None:
+        with self._lock:
+            regs = self._registry.get(event_type, [])
+            self._registry[event_type] = [r for r in regs if r.fn != fn or self.left_alone(r)]
+
+
+class PlainOnlyUnsubscribeBus(InlineOnlyUnsubscribeBus):
+    """`unsubscribe` overlooks `once` registrations (kept apart until they have run)."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        return registration.once
+
+
+class DefaultPriorityUnsubscribeBus(InlineOnlyUnsubscribeBus):
+    """`unsubscribe` looks in the priority-0 list only: registrations with another priority stay."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        return registration.priority != 0
+
+
 class StrictUnsubscribeBus(alt.EventBus):
     """`unsubscribe` of a handler that is not registered raises ValueError (`list.remove`)."""
 
@@ -478,6 +505,27 @@ MUTANTS = [
         "unsubscribe compares handlers with `is`, so a bound method is never removed",
         ALT,
         EventBus=IdentityUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-leaves-task-and-threadpool",
+        "EXT-UNSUB-1",
+        "unsubscribe removes INLINE registrations only; TASK and THREADPOOL registrations of fn stay",
+        ALT,
+        EventBus=InlineOnlyUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-leaves-once",
+        "EXT-UNSUB-1",
+        "unsubscribe overlooks registrations made with once=True",
+        ALT,
+        EventBus=PlainOnlyUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-leaves-prioritised",
+        "EXT-UNSUB-1",
+        "unsubscribe overlooks registrations made with a priority other than 0",
+        ALT,
+        EventBus=DefaultPriorityUnsubscribeBus,
     ),
     mutant(
         "unsubscribe-unknown-raises",
