@@ -10,14 +10,15 @@ handlers that really take time (`kit.patience` in all).
 import asyncio
 import functools
 import gc
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conformance.adapter import ERROR_NAMES
-from conformance.kit import Dispatch, Gate, Kit, Recorder, describe
+from conformance.adapter import ERROR_NAMES, PolicyName
+from conformance.kit import Call, Dispatch, Gate, Kit, Recorder, describe
 
 # Annotations here must stay real objects (no `from __future__ import annotations`):
 # containers resolve constructor parameters from them.
@@ -25,7 +26,7 @@ from conformance.kit import Dispatch, Gate, Kit, Recorder, describe
 QUEUE_SIZE = 2
 """The `max_queue_size` of the bounded-queue tests."""
 QUEUED = 10
-"""Events queued before `aclose` in the drain test; their handlers take `kit.patience` in all."""
+"""Events queued before `aclose` in the drain test; the first one's handler takes `kit.patience`."""
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -285,41 +286,94 @@ async def test_registering_the_same_bound_method_twice_calls_it_twice(kit: Kit, 
 # -- §8: unsubscribe -----------------------------------------------------------------------
 
 
-@pytest.mark.rule("EXT-UNSUB-1", "EXT-DUP-1")
+POLICIES: tuple[PolicyName, ...] = ("INLINE", "TASK", "THREADPOOL")
+"""Every execution policy; a test runs over those the implementation declares (`_policies`)."""
+
+
+def _policies(kit: Kit) -> list[PolicyName]:
+    """INLINE, and TASK and THREADPOOL where the implementation declares them."""
+    return [p for p in POLICIES if p == "INLINE" or kit.supports(p.lower())]
+
+
+def _option_sets(kit: Kit) -> list[dict[str, Any]]:
+    """Registration options to cycle through: none, priority, once, both (those the implementation declares)."""
+    wanted: list[dict[str, Any]] = [{}, {"priority": 5}, {"once": True}, {"priority": -2, "once": True}]
+    found: list[dict[str, Any]] = []
+    for options in wanted:
+        kept = kit.where_supported(**options)
+        if kept not in found:
+            found.append(kept)
+    return found
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` again, as a user writes it at the unsubscribe: a bound method is bound anew (`obj.method`)."""
+    if inspect.ismethod(fn):
+        rebound: Callable[..., Any] = getattr(fn.__self__, fn.__func__.__name__)
+        return rebound
+    return fn
+
+
+@pytest.mark.rule("EXT-UNSUB-1")
 @pytest.mark.needs("unsubscribe")
-async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> None:
+async def test_unsubscribe_removes_every_registration_of_the_handler(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
     Pong = kit.numbered_event("Pong", frozen=False)
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    gone_sync = rec.sync_handler("gone-sync")
-    gone_async = rec.async_handler("gone-async", _pause)
-    kit.add(bus, Ping, gone_sync)
-    _add(kit, bus, Ping, gone_async, **kit.where_supported(priority=3))
-    kit.add(bus, Ping, rec.sync_handler("stays"))
-    kit.add(bus, Ping, gone_sync)  # a duplicate registration [EXT-DUP-1]
-    kit.add(bus, Ping, gone_async)  # another one, with another priority
-    kit.add(bus, Pong, gone_sync)  # the same function for another type
+    option_sets = _option_sets(kit)
+    # Over every policy and handler kind: fn registered twice for Ping (a duplicate, with other options:
+    # priority, once) and once for Pong. Another handler of the same policy and kind stays for Ping: it
+    # shows that the bus delivers that combination at all, so a missing call means something.
+    gone: dict[str, tuple[str, str, Callable[..., Any]]] = {}  # label -> (policy and kind, options, handler)
+    stays: dict[str, str] = {}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"gone {policy} "):
+            first, second = option_sets[len(gone) % len(option_sets)], option_sets[(len(gone) + 1) % len(option_sets)]
+            _add(kit, bus, Ping, kind.fn, policy=policy, **first)
+            _add(kit, bus, Ping, kind.fn, policy=policy, **second)
+            kit.add(bus, Pong, kind.fn, policy=policy)
+            options = f"{_shown(first) or 'no options'}, then {_shown(second) or 'no options'}"
+            gone[kind.label] = (f"{policy} {kind.kind}", options, kind.fn)
+        for kind in rec.every_kind(f"stays {policy} "):
+            kit.add(bus, Ping, kind.fn, policy=policy)
+            stays[kind.label] = f"{policy} {kind.kind}"
+    for what, options, fn in gone.values():
+        _unsubscribe(kit, bus, Ping, _fresh(fn), f"fn: a {what} registered twice ({options})")
     await dispatch(bus, Ping(n=1), Pong(n=1))
-    before = _counts(rec, 1)
-    if before != {"gone-sync": 3, "gone-async": 2, "stays": 1}:
+    expected = {**dict.fromkeys(stays, 1), **dict.fromkeys(gone, 1)}  # gone ones: their Pong registration
+
+    def arrived(calls: list[Call]) -> bool:
+        return {c.label for c in calls} >= set(expected)
+
+    def missing(rec: Recorder) -> list[str]:
+        return [label for label in expected if rec.count(label) == 0]
+
+    if not await rec.until(arrived, "every handler that stays was called"):
         kit.fail(
-            "before unsubscribe, every registration is called (gone-sync twice for Ping and once for Pong, "
-            "gone-async twice, stays once)",
-            f"calls per handler: {before}",
-            rule="EXT-DUP-1",
+            "after unsubscribe(Ping, fn), the other Ping handlers (one of each policy and kind) and fn's "
+            "registration for Pong are still called",
+            "never called: "
+            + ", ".join(stays.get(label) or f"{gone[label][0]}, registered for Pong" for label in missing(rec)),
         )
-    _unsubscribe(kit, bus, Ping, gone_sync, "a sync function registered twice")
-    _unsubscribe(kit, bus, Ping, gone_async, "an async function registered twice")
-    await dispatch(bus, Ping(n=2), Pong(n=2))
-    after = _counts(rec, 2)
+    await kit.settle()
+    still: dict[str, int] = {}
+    for call in rec.calls:
+        if call.label in gone and isinstance(call.event, Ping):
+            still[call.label] = still.get(call.label, 0) + 1
     kit.check(
-        after == {"gone-sync": 1, "stays": 1},
-        "after unsubscribe(Ping, fn), no registration of fn for Ping is called (a sync and an async function, "
-        "each registered twice); the other Ping handler still is, and so is fn's registration for Pong "
-        "(expected: gone-sync once, for Pong; stays once)",
-        f"calls per handler for the second Ping and Pong: {after}",
+        not still,
+        "after unsubscribe(Ping, fn), no registration of fn for Ping is called: every policy and handler kind, "
+        "both registrations of a duplicate, whatever their priority or once option, unsubscribed with a fresh "
+        "binding for bound methods",
+        "still called for Ping: "
+        + "; ".join(f"{gone[label][0]} ({gone[label][1]}): {n} calls" for label, n in still.items()),
+    )
+    await kit.exactly_each(
+        rec,
+        expected,
+        "each handler that stays, and fn's registration for Pong, is called exactly once per dispatch",
     )
 
 
@@ -542,9 +596,15 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     bus = kit.new_bus()
     kit.require("aclose")
     rec = kit.recorder()
-    # Each of the queued events takes patience/QUEUED over ten suspensions: a drain cut short by a
-    # hidden timeout anywhere from ~10 ms to the patience misses some of them.
-    kit.add(bus, Numbered, rec.slow_async_handler("slow", kit.patience / QUEUED))
+    # The first queued event's handler alone takes kit.patience over ten suspensions: a drain cut short
+    # by a hidden timeout anywhere from ~10 ms to that, on the whole drain or on one event, misses events.
+    slow = rec.slow_async_handler("drained", kit.patience)
+    quick = rec.async_handler("drained", _pause)
+
+    async def handler(event: Any) -> None:
+        await (slow if event.n == 0 else quick)(event)
+
+    kit.add(bus, Numbered, handler)
     await kit.within(bus.start_worker(), "start_worker returns")
     for n in range(QUEUED):
         _post(kit, bus, Numbered(n=n))
@@ -553,7 +613,7 @@ async def test_aclose_drains_queued_events_then_closes(kit: Kit) -> None:
     kit.check(
         delivered == list(range(QUEUED)),
         f"aclose dispatches the {QUEUED} events posted before it was called, in order, before it returns, "
-        f"although their handler takes {kit.patience / QUEUED * 1000:.0f} ms per event",
+        f"although the handler of the first one takes {kit.patience * 1000:.0f} ms",
         f"events delivered when aclose returned: {delivered}",
     )
     after = kit.recorder()
@@ -690,47 +750,76 @@ def _subscribe_unreferenced(kit: Kit, bus: Any, event_type: Any, rec: Recorder) 
 # -- §8: publish_sync ------------------------------------------------------------------------
 
 
-async def _publish_sync_without_a_loop(kit: Kit, bus: Any, event: Any, rec: Recorder) -> list[str]:
-    """Call `bus.publish_sync(event)` on a thread where no loop runs; the handler calls when it returned."""
-    seen: dict[str, Any] = {}
+async def _publish_sync_without_a_loop(kit: Kit, bus: Any, rec: Recorder, *events: Any) -> list[list[str]]:
+    """Call `bus.publish_sync(event)` for each event at once, each on a thread of its own where no loop runs.
 
-    def caller() -> None:  # a thread of its own: no event loop runs here
-        seen["error"] = kit.raised_now(lambda: bus.publish_sync(event))
-        seen["calls"] = rec.labels()
+    Returns, per event, the labels of the calls that had received that very event
+    object when its `publish_sync` returned. The calls run at the same time so
+    that handlers which each take `kit.patience` cost the test that much, not more.
+    """
+    seen: list[dict[str, Any]] = [{} for _ in events]
 
-    await kit.join(kit.thread(caller, "publish_sync"), "publish_sync called where no loop runs returns")
-    if seen["error"] is not None:
-        kit.fail(
-            "publish_sync(event) where no event loop runs delivers and returns", f"raised {describe(seen['error'])}"
-        )
-    calls: list[str] = seen["calls"]
-    return calls
+    def caller(i: int, event: Any) -> None:  # a thread of its own: no event loop runs here
+        seen[i]["error"] = kit.raised_now(lambda: bus.publish_sync(event))
+        seen[i]["calls"] = [c.label for c in list(rec.calls) if c.event is event]
+
+    threads = [kit.thread(functools.partial(caller, i, e), f"publish_sync-{i}") for i, e in enumerate(events)]
+    for thread, event in zip(threads, events, strict=True):
+        await kit.join(thread, f"publish_sync({event!r}) called where no loop runs returns")
+    for entry, event in zip(seen, events, strict=True):
+        if entry["error"] is not None:
+            kit.fail(
+                f"publish_sync({event!r}) where no event loop runs delivers and returns",
+                f"raised {describe(entry['error'])}",
+            )
+    return [entry["calls"] for entry in seen]
+
+
+def _missing_and_extra(calls: list[str], expected: list[str]) -> str:
+    """What `calls` lacks and has in excess of `expected` (both multisets), for failure messages."""
+    missing, extra = list(expected), []
+    for label in calls:
+        if label in missing:
+            missing.remove(label)
+        else:
+            extra.append(label)
+    return f"not (yet) run: {missing or 'none'}; run more often than once or unexpected: {extra or 'none'}"
 
 
 @pytest.mark.rule("EXT-SYNC-1")
 @pytest.mark.needs("publish_sync")
 async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
-    Ping = kit.event_class("Ping")
+    Ping, Pong, Pang = kit.event_class("Ping"), kit.event_class("Pong"), kit.event_class("Pang")
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    # Half the patience each: one blocks its thread, one suspends many times on publish_sync's loop.
-    kit.add(bus, Ping, rec.slow_sync_handler("slow-sync", kit.patience / 2))
-    kit.add(bus, Ping, rec.slow_async_handler("slow-async", kit.patience / 2))
-    event = Ping()
-    calls = await _publish_sync_without_a_loop(kit, bus, event, rec)
-    kit.check(
-        sorted(calls) == ["slow-async", "slow-sync"],
-        "when publish_sync returns (called where no loop runs), its sync and its async INLINE handler have each "
-        f"run to completion once, although they take {kit.patience / 2 * 1000:.0f} ms each",
-        f"handler calls at that moment: {calls}",
-    )
-    kit.check(
-        all(c.event is event for c in rec.calls),
-        "the handlers receive the event object",
-        f"they got {[c.event for c in rec.calls]!r}",
-    )
+    kinds = rec.every_kind()
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn)
+    # "Waits for": each slow handler alone takes kit.patience, so a hidden timeout up to that, on the
+    # whole call or on one handler, cuts it short. One blocks its thread, one suspends many times on
+    # publish_sync's loop, one suspends once; three calls at once keep the test at kit.patience.
+    slow = {
+        Ping: "slow sync (blocks its thread)",
+        Pong: "slow async (many suspensions)",
+        Pang: "slow async (one long suspension)",
+    }
+    kit.add(bus, Ping, rec.slow_sync_handler(slow[Ping], kit.patience))
+    kit.add(bus, Pong, rec.slow_async_handler(slow[Pong], kit.patience))
+    kit.add(bus, Pang, rec.slow_async_handler(slow[Pang], kit.patience, steps=1))
+    events = [Ping(), Pong(), Pang()]
+    expected = {Ping: [k.label for k in kinds] + [slow[Ping]], Pong: [slow[Pong]], Pang: [slow[Pang]]}
+    seen = await _publish_sync_without_a_loop(kit, bus, rec, *events)
+    for event, calls in zip(events, seen, strict=True):
+        want = expected[type(event)]
+        kit.check(
+            sorted(calls) == sorted(want),
+            f"when publish_sync({type(event).__name__}()) returns (called where no loop runs), each of its INLINE "
+            f"handlers has run to completion once with that event ({', '.join(want)}), although a slow one takes "
+            f"{kit.patience * 1000:.0f} ms",
+            _missing_and_extra(calls, want),
+        )
 
 
 @pytest.mark.rule("EXT-SYNC-3")
@@ -741,15 +830,23 @@ async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) 
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    for label in ("task-a", "task-b"):
-        kit.add(bus, Ping, rec.slow_async_handler(label, kit.patience / 4), policy="TASK")
+    kinds = rec.every_kind("task ")
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="TASK")
+    # Each slow one alone takes kit.patience (they run concurrently): a hidden timeout up to that before
+    # the loop publish_sync made ends (and cancels what is left) cuts them short.
+    slow = ["slow task (many suspensions)", "slow task (one long suspension)"]
+    kit.add(bus, Ping, rec.slow_async_handler(slow[0], kit.patience), policy="TASK")
+    kit.add(bus, Ping, rec.slow_async_handler(slow[1], kit.patience, steps=1), policy="TASK")
     kit.add(bus, Ping, rec.sync_handler("inline"))
-    calls = await _publish_sync_without_a_loop(kit, bus, Ping(), rec)
+    [calls] = await _publish_sync_without_a_loop(kit, bus, rec, Ping())
+    want = ["inline", *slow, *(k.label for k in kinds)]
     kit.check(
-        sorted(calls) == ["inline", "task-a", "task-b"],
-        "when publish_sync returns (called where no loop runs), its two TASK handlers have run to completion "
-        f"(they take {kit.patience / 4 * 1000:.0f} ms each); the loop it made must not cancel them",
-        f"handler calls at that moment: {calls}",
+        sorted(calls) == sorted(want),
+        f"when publish_sync returns (called where no loop runs), its {len(kinds) + 2} TASK handlers (every kind: "
+        f"{', '.join(k.kind for k in kinds)}; two of them take {kit.patience * 1000:.0f} ms) have run to "
+        "completion, once each; the loop it made must not cancel them",
+        _missing_and_extra(calls, want),
     )
 
 
@@ -760,18 +857,23 @@ async def test_publish_sync_without_a_loop_runs_its_threadpool_handlers_exactly_
 
     bus = kit.new_bus()
     rec = kit.recorder()
-    labels = ("thread-a", "thread-b")
-    for label in labels:
-        kit.add(bus, Ping, rec.slow_sync_handler(label, 0.02, steps=2), policy="THREADPOOL")
-    await _publish_sync_without_a_loop(kit, bus, Ping(), rec)
-    if not await rec.until(lambda calls: {c.label for c in calls} >= set(labels), "both THREADPOOL handlers ran"):
+    kinds = rec.every_kind("pool ")
+    labels = [k.label for k in kinds] + ["slow pool"]
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="THREADPOOL")
+    kit.add(bus, Ping, rec.slow_sync_handler("slow pool", 0.02, steps=2), policy="THREADPOOL")
+    await _publish_sync_without_a_loop(kit, bus, rec, Ping())
+    if not await rec.until(lambda calls: {c.label for c in calls} >= set(labels), "every THREADPOOL handler ran"):
         kit.fail(
-            "the THREADPOOL handlers of publish_sync (called where no loop runs) run to completion, before or "
-            "after it returns",
-            f"calls after {kit.bound:g} s: {rec.labels()}",
+            "the THREADPOOL handlers of publish_sync (called where no loop runs), one of each kind ("
+            + ", ".join(k.kind for k in kinds)
+            + "), run to completion, before or after it returns",
+            f"after {kit.bound:g} s: " + _missing_and_extra(rec.labels(), labels),
         )
-    await kit.exactly(
-        rec, 2, None, "each of the two THREADPOOL handlers of a publish_sync called where no loop runs, exactly once"
+    await kit.exactly_each(
+        rec,
+        dict.fromkeys(labels, 1),
+        "each THREADPOOL handler (one of each kind) of a publish_sync called where no loop runs, exactly once",
     )
 
 

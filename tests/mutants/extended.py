@@ -87,6 +87,33 @@ class IdentityUnsubscribeBus(alt.EventBus):
             self._registry[event_type] = [r for r in self._registry.get(event_type, []) if r.fn is not fn]
 
 
+class InlineOnlyUnsubscribeBus(alt.EventBus):
+    """`unsubscribe` removes INLINE registrations only: TASK and THREADPOOL ones stay (kept in their own lists)."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        """Whether `unsubscribe` overlooks this registration of the handler."""
+        return registration.policy is not alt.ExecPolicy.INLINE
+
+    def unsubscribe(self, event_type: Any, fn: Any) -> None:
+        with self._lock:
+            regs = self._registry.get(event_type, [])
+            self._registry[event_type] = [r for r in regs if r.fn != fn or self.left_alone(r)]
+
+
+class PlainOnlyUnsubscribeBus(InlineOnlyUnsubscribeBus):
+    """`unsubscribe` overlooks `once` registrations (kept apart until they have run)."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        return registration.once
+
+
+class DefaultPriorityUnsubscribeBus(InlineOnlyUnsubscribeBus):
+    """`unsubscribe` looks in the priority-0 list only: registrations with another priority stay."""
+
+    def left_alone(self, registration: Registration) -> bool:
+        return registration.priority != 0
+
+
 class StrictUnsubscribeBus(alt.EventBus):
     """`unsubscribe` of a handler that is not registered raises ValueError (`list.remove`)."""
 
@@ -187,13 +214,15 @@ class EveryTypeUnsubscribeBus(alt.EventBus):
 class HastyCloseBus(alt.EventBus):
     """`aclose` gives the worker 50 ms to drain, then cancels it and drops what is still queued."""
 
+    limit = 0.05
+
     async def aclose(self) -> None:
         with self._qlock:
             first = not self._closing
             self._closing = True
         worker = self._worker
         try:
-            await asyncio.wait_for(self.stop_worker(), 0.05)
+            await asyncio.wait_for(self.stop_worker(), self.limit)
         except asyncio.TimeoutError:
             if worker is not None:
                 worker.cancel()
@@ -204,6 +233,12 @@ class HastyCloseBus(alt.EventBus):
             self._closed = True
             with self._lock:
                 self._registry.clear()
+
+
+class GenerousCloseBus(HastyCloseBus):
+    """`aclose` gives the worker a generous 1.4 s (under 3/4 of the default bound) to drain."""
+
+    limit = 1.4
 
 
 class ReopenableWorkerBus(alt.EventBus):
@@ -248,6 +283,8 @@ class LiteralPublishSyncBus(alt.EventBus):
 class HastyPublishSyncBus(alt.EventBus):
     """`publish_sync` without a loop gives the dispatch 50 ms, then gives up on the handlers left."""
 
+    limit = 0.05
+
     def publish_sync(self, event: alt.Event) -> None:
         try:
             asyncio.get_running_loop()
@@ -258,7 +295,52 @@ class HastyPublishSyncBus(alt.EventBus):
 
     async def _publish_within(self, event: alt.Event) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._publish_and_settle(event), 0.05)
+            await asyncio.wait_for(self._publish_and_settle(event), self.limit)
+
+
+class GenerousPublishSyncBus(HastyPublishSyncBus):
+    """`publish_sync` without a loop gives the dispatch a generous 1.4 s (under 3/4 of the default bound)."""
+
+    limit = 1.4
+
+
+_IN_PUBLISH_SYNC: contextvars.ContextVar[bool] = contextvars.ContextVar("in_publish_sync", default=False)
+"""True inside a `publish_sync` call (and the loop or task it starts, which copy the context)."""
+
+
+class HandlerTimeoutPublishSyncBus(alt.EventBus):
+    """`publish_sync` awaits each INLINE handler with a 1 s timeout: a slower one is abandoned."""
+
+    def publish_sync(self, event: alt.Event) -> None:
+        token = _IN_PUBLISH_SYNC.set(True)
+        try:
+            super().publish_sync(event)
+        finally:
+            _IN_PUBLISH_SYNC.reset(token)
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        if not _IN_PUBLISH_SYNC.get():
+            await super().run_inline(registration, event)
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(super().run_inline(registration, event), 1.0)
+
+
+class PatientPublishSyncBus(alt.EventBus):
+    """`publish_sync` without a loop waits 0.4 s for its TASK handlers; `asyncio.run` cancels those left."""
+
+    patience = 0.4
+
+    async def _publish_and_settle(self, event: alt.Event) -> None:
+        await self.publish(event)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._settle_background(threads=False), self.patience)
+
+
+class GenerousTaskPublishSyncBus(PatientPublishSyncBus):
+    """`publish_sync` without a loop waits 1.4 s (under 3/4 of the default bound) for its TASK handlers."""
+
+    patience = 1.4
 
 
 class EchoPublishSyncBus(alt.EventBus):
@@ -425,6 +507,27 @@ MUTANTS = [
         EventBus=IdentityUnsubscribeBus,
     ),
     mutant(
+        "unsubscribe-leaves-task-and-threadpool",
+        "EXT-UNSUB-1",
+        "unsubscribe removes INLINE registrations only; TASK and THREADPOOL registrations of fn stay",
+        ALT,
+        EventBus=InlineOnlyUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-leaves-once",
+        "EXT-UNSUB-1",
+        "unsubscribe overlooks registrations made with once=True",
+        ALT,
+        EventBus=PlainOnlyUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-leaves-prioritised",
+        "EXT-UNSUB-1",
+        "unsubscribe overlooks registrations made with a priority other than 0",
+        ALT,
+        EventBus=DefaultPriorityUnsubscribeBus,
+    ),
+    mutant(
         "unsubscribe-unknown-raises",
         "EXT-UNSUB-2",
         "unsubscribe of a handler that is not registered raises ValueError",
@@ -467,6 +570,13 @@ MUTANTS = [
         EventBus=HastyCloseBus,
     ),
     mutant(
+        "aclose-drains-for-1400-ms",
+        "EXT-CLOSE-1",
+        "aclose gives the worker 1.4 s to drain, then cancels it and drops the queued events",
+        ALT,
+        EventBus=GenerousCloseBus,
+    ),
+    mutant(
         "start-worker-after-aclose",
         "EXT-CLOSE-2",
         "start_worker does not check whether the bus is closed and starts a worker after aclose",
@@ -486,6 +596,34 @@ MUTANTS = [
         "publish_sync without a loop gives the dispatch 50 ms, then abandons the handlers still running",
         ALT,
         EventBus=HastyPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-gives-up-after-1400-ms",
+        "EXT-SYNC-1",
+        "publish_sync without a loop gives the dispatch 1.4 s, then abandons the handlers still running",
+        ALT,
+        EventBus=GenerousPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-handler-timeout-1-s",
+        "EXT-SYNC-1",
+        "publish_sync awaits each INLINE handler with a 1 s timeout and abandons a slower one",
+        ALT,
+        EventBus=HandlerTimeoutPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-waits-400-ms-for-tasks",
+        "EXT-SYNC-3",
+        "publish_sync without a loop waits 0.4 s for its TASK handlers, then asyncio.run cancels them",
+        ALT,
+        EventBus=PatientPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-waits-1400-ms-for-tasks",
+        "EXT-SYNC-3",
+        "publish_sync without a loop waits 1.4 s for its TASK handlers, then asyncio.run cancels them",
+        ALT,
+        EventBus=GenerousTaskPublishSyncBus,
     ),
     mutant(
         "publish-sync-publishes-twice",
