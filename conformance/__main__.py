@@ -3,6 +3,8 @@
 - `python -m conformance --impl=NAME [pytest options]`: the installed suite against NAME.
 - `python -m conformance rules [ID ...]`: the rules' titles, or the named rules' full text.
 - `python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]`: results side by side.
+- `python -m conformance coverage [--check]`: the domain coverage table (`docs/domain-coverage.md`).
+- `python -m conformance explore --impl=NAME --minutes N [--seed S]`: random programs on a live bus.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import sys
 
 USAGE = """usage: python -m conformance --impl=NAME [pytest options]
        python -m conformance rules [RULE-ID ...]
-       python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]"""
+       python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]
+       python -m conformance coverage [--impl=NAME] [--output PATH] [--check]
+       python -m conformance explore --impl=NAME --minutes N [--seed S] [--out DIR]"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         from .matrix import main as matrix_main
 
         return matrix_main(args[1:])
+    if args and args[0] == "coverage":
+        from .coverage import main as coverage_main
+
+        return coverage_main(args[1:])
+    if args and args[0] == "explore":
+        from .explore import main as explore_main
+
+        return explore_main(args[1:])
     if not any(a == "--impl" or a.startswith("--impl=") for a in args):
         print(USAGE, file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from .domain import PUBLISH, WORKER
+
 if TYPE_CHECKING:
     from .kit import Kit
 
@@ -32,11 +34,13 @@ class BusHandle:
 
     def publish(self, event: Any) -> Awaitable[Any]:
         """`await bus.publish(event)`."""
+        self._kit.observed.exercise(path=PUBLISH)
         return self._impl.publish(self.raw, event)
 
     def post(self, event: Any) -> Any:
         """`bus.post(event)`; from a thread other than the loop's, it needs `threadsafe_post`."""
         self._kit.require("worker")
+        self._kit.observed.exercise(path=WORKER)
         if self._kit.loop_thread_id is not None and threading.get_ident() != self._kit.loop_thread_id:
             self._kit.require("threadsafe_post")
         return self._impl.post(self.raw, event)
@@ -59,6 +63,7 @@ class BusHandle:
     def publish_sync(self, event: Any) -> Any:
         """`bus.publish_sync(event)`."""
         self._kit.require("publish_sync")
+        self._kit.observed.publish_sync()
         return self._impl.publish_sync(self.raw, event)
 
     def aclose(self) -> Awaitable[Any]:

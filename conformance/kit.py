@@ -26,6 +26,7 @@ from ._recording import Call, HandlerKind, Recorder
 from ._sync import DEFAULT_BOUND, PROMPT_TURNS, Gate, patience
 from .adapter import Implementation, PolicyName
 from .capabilities import Unsupported
+from .domain import Observations, ObservedRecorder
 from .rules import Rule
 
 __all__ = [
@@ -77,6 +78,8 @@ class Kit(Checks):
         """The capabilities the test asked for (`require`), declared or not."""
         self.optional: set[str] = set()
         """The capabilities the test asked about (`supports`): it uses them only where declared."""
+        self.observed = Observations(rule.id)
+        """The values of each domain dimension the test exercised (`conformance.domain`)."""
 
     # -- the implementation's names ------------------------------------------------
 
@@ -135,6 +138,13 @@ class Kit(Checks):
         `module` sets its `__module__`: two classes of one name in two modules are
         two event types.
         """
+        self.observed.exercise(
+            event_shape="same class name in two modules"
+            if module is not None
+            else "single inheritance"
+            if base is not None
+            else "direct subclass of Event"
+        )
         return self.impl.event_class(name, base=base, module=module)
 
     def fields_event(self, name: str, fields: list[tuple[str, type]], *, frozen: bool = False) -> Any:
@@ -146,6 +156,8 @@ class Kit(Checks):
 
         Frozen, it is hashable; not frozen, it is equal by value and unhashable.
         """
+        if not frozen:
+            self.observed.exercise(event_shape="unhashable events")
         return self.impl.event_class(name, fields=[("n", int)], frozen=frozen)
 
     def odd_event(self, name: str = "Odd", base: Any = None, *, field: str = "n") -> Any:
@@ -164,6 +176,7 @@ class Kit(Checks):
             return f"{name}({field}={getattr(self, field)})"
 
         namespace = {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+        self.observed.exercise(event_shape="equal events")
         return self.impl.event_class(name, base=base, fields=[(field, object)], namespace=namespace)
 
     def shared_event_class(self, name: str) -> Any:
@@ -173,6 +186,7 @@ class Kit(Checks):
         must not leak from one bus or container to the next.
         """
         key = (self.impl.name, name)
+        self.observed.exercise(event_shape="class shared across buses")
         if key not in _shared_classes:
             _shared_classes[key] = self.impl.event_class(name, fields=[("n", int)], frozen=True)
         return _shared_classes[key]
@@ -206,6 +220,11 @@ class Kit(Checks):
         """
         self.require("container")
         self._require_options(options)
+        named = options.get("policy")
+        self.observed.exercise(
+            policy=named if isinstance(named, str) else "INLINE",
+            registration=[o for o in ("priority", "once") if o in options] or ["plain"],
+        )
         if isinstance(options.get("policy"), str):
             options["policy"] = self.impl.policy(options["policy"])
         decorator: Callable[[T], T] = self._container_support.subscribe_decorator(event_type, **options)
@@ -237,6 +256,7 @@ class Kit(Checks):
     ) -> None:
         """Register `fn` for `event_type` on `bus` (policy by name; None means the default)."""
         self._require_options({"policy": policy, **options})
+        self.observed.registered(bus.raw, event_type, fn, policy, **options)
         self.impl.add_handler(bus.raw, event_type, fn, policy=policy, **options)
 
     def _require_options(self, options: dict[str, Any]) -> None:
@@ -262,6 +282,7 @@ class Kit(Checks):
         An adapter whose `new_container` takes no such options fails the test: it cannot show the rule.
         """
         self.require("container")
+        self.observed.exercise(module_form=modules)
         new_container: Any = self._container_support.new_container
         accepted = inspect.signature(new_container).parameters
         if "modules" not in accepted or "lazy" not in accepted:
@@ -281,7 +302,15 @@ class Kit(Checks):
 
     def recorder(self) -> Recorder:
         """A fresh recorder of handler calls."""
-        return Recorder(self)
+        return ObservedRecorder(self)
+
+    def exercise(self, **values: str | int | list[str]) -> None:
+        """Say which domain values the test exercises beyond what the kit sees (`conformance.domain`).
+
+        For example `kit.exercise(failure_kind="other BaseException", count=12)`;
+        the coverage table (`python -m conformance coverage`) reads them.
+        """
+        self.observed.exercise(**values)
 
     def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         """Start a daemon thread that teardown joins (with a bound).
@@ -382,6 +411,7 @@ class Kit(Checks):
         """Attach to the test's loop; called by the runner on the loop's thread."""
         self.loop = loop
         self.loop_thread_id = threading.get_ident()
+        self.observed.exercise(loop="first loop")
         self._logs.start()
 
     async def teardown(self) -> list[str]:

@@ -262,6 +262,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         # What the test asked for as it ran; tests/test_needs.py checks its `needs` marker covers it.
         needed = kit.required - kit.optional
         pyfuncitem.user_properties.append(("capabilities_required", ",".join(sorted(needed))))
+        # What the test exercised of each domain dimension; tests/test_domain_coverage.py tabulates it.
+        kit.observed.exercise(loop_implementation=config.getoption("loop"))
+        pyfuncitem.user_properties.append(("domain_exercised", kit.observed.encode()))
+        pyfuncitem.user_properties.append(("rules_checked", ",".join(r.id for r in rules_of(pyfuncitem))))
     for problem in problems:
         pyfuncitem.warn(pytest.PytestWarning(f"[{kit.rule.id}] after the test: {problem}"))
     return True

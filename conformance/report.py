@@ -9,10 +9,12 @@ same machine gives the same files, from a serial run or a pytest-xdist one.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
+import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from .rules import RULES, SPEC_VERSION
@@ -90,14 +92,18 @@ _OUTPUT_WITH_VALUE = ("-n", "--numprocesses", "--dist", "-p", "--tb", "-r", "--j
 _PATHS = ("--conformance-report", "--conformance-json")
 
 
-def reproducing_command(args: Sequence[str]) -> str:
-    """`pytest ...` that gives the same results as a run invoked with `args`.
+def reproducing_command(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """`pytest ...` that gives the same results as a run invoked with `args` in environment `env`.
 
     Options that change only how the run is shown or spread (verbosity, tracebacks,
     `-n` of pytest-xdist) are left out, and output paths read `PATH`, so the command
     is the same on every machine; `python -m conformance` runs read as the
-    `pytest --pyargs conformance.suite` they are.
+    `pytest --pyargs conformance.suite` they are. The stateful test's settings
+    (`CONFORMANCE_STATEFUL_*`, from `env`, by default this process's environment)
+    come first: a random-mode run is not repeated without them.
     """
+    env = os.environ if env is None else env
+    settings = [f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()) if k.startswith("CONFORMANCE_STATEFUL_")]
     kept: list[str] = []
     it = iter(args)
     for arg in it:
@@ -114,7 +120,7 @@ def reproducing_command(args: Sequence[str]) -> str:
             kept.append(f"{name}=PATH")
             continue
         kept.append(arg)
-    return " ".join(["pytest", *kept])
+    return " ".join([*settings, "pytest", *kept])
 
 
 def _clean(text: str) -> str:

@@ -66,3 +66,11 @@ def test_reproducing_command_drops_what_only_changes_the_display() -> None:
     assert reproducing_command(args) == "pytest --impl=pico-ioc --conformance-report=PATH -k PUB"
     pyargs = ["--pyargs", "conformance.suite", "--impl=mod:factory", "--conformance-json=/a/b.json", "-p", "no:x"]
     assert reproducing_command(pyargs) == "pytest --pyargs conformance.suite --impl=mod:factory --conformance-json=PATH"
+
+
+def test_reproducing_command_keeps_the_stateful_random_mode_settings() -> None:
+    env = {"CONFORMANCE_STATEFUL_RANDOM": "1", "CONFORMANCE_STATEFUL_EXAMPLES": "2000", "HOME": "/root"}
+    command = reproducing_command(["--impl=reference", "--hypothesis-seed=7"], env)
+    assert command == (
+        "CONFORMANCE_STATEFUL_EXAMPLES=2000 CONFORMANCE_STATEFUL_RANDOM=1 pytest --impl=reference --hypothesis-seed=7"
+    )

@@ -23,14 +23,13 @@ from ._live_loop import LiveLoop, StepTimeout
 from ._model import Model
 from ._producer import Producer
 from ._program import BACKGROUND, BASES, KINDS, POLICIES, TYPES, Fn, Reg, Sent, StatefulHandlerError, mixed_rule
-from ._run import SHRINK_BOUND, Run, Settings, log_capture
+from ._run import Run, Settings, log_capture
 
 __all__ = [
     "BACKGROUND",
     "BASES",
     "KINDS",
     "POLICIES",
-    "SHRINK_BOUND",
     "TYPES",
     "Expectations",
     "Fn",

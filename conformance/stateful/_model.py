@@ -143,18 +143,28 @@ class Model(Expectations):
     def new_event(self, event_type: str, posted: bool) -> Sent:
         """A new event of `event_type`, with the registrations that must or may receive it."""
         sent = Sent(len(self.sent), event_type, posted)
-        for reg in self.regs:
-            if reg.removed_at is not None or reg.once_state == "spent":
-                continue
-            if reg.event_type == event_type and not (reg.fn.once and (posted or reg.once_state == "unsure")):
-                sent.sure.append(reg.index)
-            elif reg.event_type == event_type or reg.event_type in BASES[event_type]:
-                sent.maybe.add(reg.index)
-                if reg.fn.once:
-                    reg.once_state = "unsure"
+        self.take_receivers(sent)
         sent.obj = self.types[event_type](eid=sent.eid)
         self.sent.append(sent)
         return sent
+
+    def take_receivers(self, sent: Sent) -> None:
+        """The registrations that must (`sure`) or may (`maybe`) receive `sent`, as of now.
+
+        Called when the event is sent and again, for an event a stopped worker
+        buffered, when the worker starts: its dispatch starts later, and it is
+        then that the set of handlers is taken (SPEC.md, Terms: Dispatch; POST-4; PUB-5).
+        """
+        sent.sure, sent.maybe = [], set()
+        for reg in self.regs:
+            if reg.removed_at is not None or reg.once_state == "spent":
+                continue
+            if reg.event_type == sent.event_type and not (reg.fn.once and (sent.posted or reg.once_state == "unsure")):
+                sent.sure.append(reg.index)
+            elif reg.event_type == sent.event_type or reg.event_type in BASES[sent.event_type]:
+                sent.maybe.add(reg.index)
+                if reg.fn.once:
+                    reg.once_state = "unsure"
 
     async def publish(self, event_type: str) -> None:
         sent = self.new_event(event_type, posted=False)
@@ -260,6 +270,9 @@ class Model(Expectations):
         self.running = True
         for sent in self.sent:
             if sent.posted and sent.accepted:
+                if not sent.due:
+                    # Buffered while no worker ran: its dispatch starts only now, with the handlers of now.
+                    self.take_receivers(sent)
                 sent.due = True  # buffered events come out now
 
     async def stop_worker(self, posts: tuple[str, ...] = ()) -> None:

@@ -19,9 +19,6 @@ import pytest
 
 from ..adapter import Implementation
 
-SHRINK_BOUND = 0.1
-"""Seconds a wait may take while a failing program is shrunk (if `--bound` is not smaller)."""
-
 
 def _setting(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
