@@ -88,7 +88,7 @@ _MD_SPECIAL: Final = re.compile(r"([\\`*_\[\]<>|#])")
 
 def markdown(text: str) -> str:
     """`text` as literal Markdown on one line: no emphasis, links, headings or HTML, and table-safe."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(visible(text).split()))
+    return _MD_SPECIAL.sub(r"\\\1", visible(" ".join(text.split())))
 
 
 def bound_report(report: object) -> None:
