@@ -113,7 +113,8 @@ def present_undeclared(impl: Any) -> dict[str, list[str]]:
         found["worker"] = ["post", "start_worker"] + (["stop_worker"] if _has(bus, "stop_worker") else [])
     if _has(bus, "post"):
         found["threadsafe_post"] = ["post (the guide documents it as callable from any thread)"]
-    if "max_queue_size" in _parameters(bus):
+    # A subclass may take **options and pass them on: any constructor up the hierarchy counts.
+    if any("max_queue_size" in _parameters(vars(cls).get("__init__")) for cls in getattr(bus, "__mro__", ())):
         found["bounded_queue"] = ["EventBus(max_queue_size=...)"]
     subscribe = _parameters(getattr(bus, "subscribe", None))
     for option in ("priority", "once"):
