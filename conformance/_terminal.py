@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from ._completeness import ADAPTER_RAISED
 from ._results import result_of
 from .report import RunInfo, TestResult, completeness_line, count_verdicts, rule_verdicts, tests_run
 from .rules import RULES
@@ -54,10 +55,18 @@ def summary_lines(run: RunInfo, results: Sequence[TestResult]) -> list[tuple[str
             lines.append((f"  XFAIL {RULES[rule_id]}", {"yellow": True}))
         elif verdict == "partial":
             ran, total = tests_run(results, rule_id)
-            lines.append((f"  PART  {RULES[rule_id]}: {ran} of {total} tests run", {"yellow": True}))
+            lines.append(
+                (f"  PART  {RULES[rule_id]}: {ran} of {total} tests run, {_needs(results, rule_id)}", {"yellow": True})
+            )
         elif verdict == "unsupported":
-            lines.append((f"  UNSUP {RULES[rule_id]}", {}))
+            lines.append((f"  UNSUP {RULES[rule_id]}: {_needs(results, rule_id)}", {}))
     return lines
+
+
+def _needs(results: Sequence[TestResult], rule_id: str) -> str:
+    """`needs 'worker'`: what the rule's unsupported tests needed (pytest's -rs no longer lists them)."""
+    needed = sorted({r.capability or ADAPTER_RAISED for r in results if r.rule == rule_id and r.verdict == "unsupported"})
+    return "needs " + ", ".join(repr(c) if c != ADAPTER_RAISED else c for c in needed)
 
 
 def teststatus(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
