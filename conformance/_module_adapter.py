@@ -17,8 +17,9 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from ._bounded import label_problem
 from .adapter import BusAdapter, PolicyName
-from .capabilities import CAPABILITIES, check_names
+from .capabilities import CAPABILITIES, ClaimError, check_names
 from .rules import PROFILES
 
 ModuleForm = Literal["mixed", "swapped", "names", "objects"]
@@ -51,6 +52,11 @@ class ModuleAdapter(BusAdapter):
         self.name = name or package.__name__
         self.version = _version_of(package)
         owner = f"the package {package.__name__}"
+        for what in ("name", "version"):
+            problem = label_problem(what, getattr(self, what))
+            if problem:
+                fix = "give --impl a registered name" if what == "name" else "set __version__ to a plain string"
+                raise ClaimError(f"{owner} {problem} ({fix})")
         declared = getattr(package, "__conformance_profiles__", None)
         if profiles is None and declared is not None:
             profiles = check_names("profiles (__conformance_profiles__)", declared, PROFILES, owner)

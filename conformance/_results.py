@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 
+from ._bounded import cut
 from ._failures import FailureKind, RuleViolation, describe
 from .capabilities import Unsupported
 from .expectations import Expectation
@@ -76,9 +77,10 @@ def judge(
         rule=rule.id,
         verdict=verdict,
         kind=None if unexpected_pass else kind if failed else None,
-        observed=observed,
-        expected=violation.expected if failed and isinstance(violation, RuleViolation) else "",
-        explanation=expectation.observed if verdict == "xfail" and expectation else "",
+        # Texts from the bus are cut here, once, so that every output holds the same bounded text.
+        observed=cut(observed),
+        expected=cut(violation.expected) if failed and isinstance(violation, RuleViolation) else "",
+        explanation=cut(expectation.observed) if verdict == "xfail" and expectation else "",
         capability=violation.capability if verdict == "unsupported" and isinstance(violation, Unsupported) else "",
     )
     report.user_properties.append((RESULT_PROPERTY, dataclasses.asdict(result)))

@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+from ._bounded import label_problem, safe_repr
 from .capabilities import CAPABILITIES, ClaimError, check_names
 from .rules import PROFILES
 
@@ -178,7 +179,7 @@ CONTAINER_MEMBERS = ("bus_type", "mixin", "subscribe_decorator", "new_container"
 
 def check_implementation(obj: Any) -> None:
     """Raise `ClaimError` naming what is missing or malformed in an adapter object, and how to fix it."""
-    owner = f"the adapter {obj!r}"
+    owner = f"the adapter {safe_repr(obj)}"
     missing = [m for m in BUS_MEMBERS if not hasattr(obj, m)]
     if missing:
         raise ClaimError(
@@ -204,7 +205,12 @@ def check_implementation(obj: Any) -> None:
             f"{owner} declares the 'container' capability without claiming the container profile; claim both or neither"
         )
     if not isinstance(obj.version, str):
-        raise ClaimError(f'{owner} has version {obj.version!r}; give a string ("" if unknown)')
+        raise ClaimError(f'{owner} has version {safe_repr(obj.version)}; give a string ("" if unknown)')
+    for what in ("name", "version"):
+        # Names and versions reach headings, tables and file names: one short printable line each.
+        problem = label_problem(what, getattr(obj, what))
+        if problem:
+            raise ClaimError(f"{owner} {problem} (set the adapter's {what} attribute)")
     obj.profiles = profiles
     obj.capabilities = capabilities
 

@@ -21,6 +21,7 @@ import types
 from pathlib import Path
 from typing import Any, cast
 
+from ._bounded import safe_repr
 from .adapter import CONTAINER_MEMBERS, Implementation, ModuleAdapter, check_implementation
 from .capabilities import ClaimError
 
@@ -105,7 +106,8 @@ def _coerce(obj: Any, name: str | None, profiles: frozenset[str] | None) -> Impl
         missing = [m for m in CONTAINER_MEMBERS if not hasattr(obj, m)]
         if "container" in profiles and missing:
             raise ImplementationNotFoundError(
-                f"--profiles includes container, but {obj!r} has no container support (it lacks {', '.join(missing)})"
+                f"--profiles includes container, but {safe_repr(obj)} has no container support "
+                f"(it lacks {', '.join(missing)})"
             )
         obj.profiles = profiles
         if "container" not in profiles:

@@ -14,18 +14,20 @@ from typing import Any
 
 import pytest
 
+from ._bounded import bound_report
+from ._completeness import present_undeclared
 from ._results import judge, result_of
+from ._terminal import claims_lines, summary_lines, teststatus
 from .adapter import Implementation
 from .capabilities import CAPABILITIES, DERIVED
 from .expectations import Expectation, ExpectationError, default_path, load, select
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
-from .report import RunInfo, TestResult, count_verdicts, render_json, render_report, reproducing_command, rule_verdicts
+from .report import RunInfo, TestResult, render_json, render_report, reproducing_command
 from .rules import PROFILES, RULES, Rule
 from .runner import LOOPS, loop_factory, run_test
 
 _IMPL_KEY = pytest.StashKey[Implementation]()
-_ALL_BUT_CONTAINER = frozenset(CAPABILITIES) - {"container"}
 _RESULTS_KEY = pytest.StashKey[list[TestResult]]()
 _EXPECTATION_KEY = pytest.StashKey[Expectation]()
 _EXPECTATIONS_PATH_KEY = pytest.StashKey[str]()
@@ -190,8 +192,28 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     return [
         f"event-bus conformance: {impl.name} {impl.version}, profiles {', '.join(_in_order(impl.profiles))}, "
-        f"loop {config.getoption('loop')}, bound {config.getoption('bound'):g} s"
+        f"loop {config.getoption('loop')}, bound {config.getoption('bound'):g} s",
+        *claims_lines(_run_info(config, impl)),
     ]
+
+
+def _run_info(config: pytest.Config, impl: Implementation) -> RunInfo:
+    """What the outputs say about this run."""
+    return RunInfo(
+        name=impl.name,
+        version=impl.version,
+        profiles=_in_order(impl.profiles),
+        loop=config.getoption("loop"),
+        bound=config.getoption("bound"),
+        command=reproducing_command(config.invocation_params.args),
+        capabilities=[c for c in CAPABILITIES if c in impl.capabilities],
+        present=present_undeclared(impl),
+    )
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """Unsupported tests get their own outcome word, apart from pytest's "skipped" (profiles not claimed)."""
+    return teststatus(report)
 
 
 @pytest.fixture(scope="session")
@@ -289,6 +311,7 @@ def pytest_runtest_makereport(
         expectation = item.stash.get(_EXPECTATION_KEY, None)
         path = item.config.stash.get(_EXPECTATIONS_PATH_KEY, "")
         judge(item, call, report, rule, test_key(item), expectation, path)
+        bound_report(report)
     return report
 
 
@@ -333,30 +356,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not results or not config.getoption("impl"):
         return
     impl = _implementation(config)  # on pytest-xdist's controller, first loaded here
-    verdicts = rule_verdicts(results)
+    run = _run_info(config, impl)
     tr = terminalreporter
     tr.section(f"conformance of {impl.name} {impl.version}")
-    counts = count_verdicts(verdicts)
-    tr.write_line(
-        f"{len(verdicts)} rules checked: {counts['pass']} pass, {counts['fail']} fail, "
-        f"{counts['xfail']} expected to fail, {counts['unsupported']} unsupported, {counts['skip']} skipped"
-    )
-    for rule_id, verdict in verdicts.items():
-        if verdict == "fail":
-            tr.write_line(f"  FAIL  {RULES[rule_id]}", red=True)
-        elif verdict == "xfail":
-            tr.write_line(f"  XFAIL {RULES[rule_id]}", yellow=True)
-        elif verdict == "unsupported":
-            tr.write_line(f"  UNSUP {RULES[rule_id]}")
-    run = RunInfo(
-        name=impl.name,
-        version=impl.version,
-        profiles=_in_order(impl.profiles),
-        loop=config.getoption("loop"),
-        bound=config.getoption("bound"),
-        command=reproducing_command(config.invocation_params.args),
-        capabilities=None if impl.capabilities >= _ALL_BUT_CONTAINER else sorted(impl.capabilities),
-    )
+    for line, markup in summary_lines(run, results):
+        tr.write_line(line, **markup)
     for option, render in (("conformance_report", render_report), ("conformance_json", render_json)):
         target = config.getoption(option)
         if target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from .._bounded import visible
 from ._failures import anchor, column_ranges, failure_groups, first_groups
 from ._model import LEVEL_ORDER, PROFILE_ORDER, Matrix, verdict_word
 
@@ -95,7 +96,8 @@ _JS = """
 
 
 def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+    # Bidirectional controls and other invisible characters are shown as \uXXXX: they would reorder the page.
+    return html.escape(visible(text), quote=True)
 
 
 def _options(values: Iterable[tuple[str, str]]) -> str:
@@ -182,11 +184,13 @@ def render_html(matrix: Matrix) -> str:
             for h in ("#", "implementation", "version", "loop", "expectation file", "Python", "platform", "SPEC", "kit")
         )
         + "".join(f'<th scope="col">{_e(verdict_word(v))}</th>' for v in matrix.verdicts)
+        + '<th scope="col">capabilities declared</th><th scope="col">completeness</th>'
         + '<th scope="col">result file</th><th scope="col">command</th></tr></thead><tbody>'
     )
     for i, c in enumerate(cols, 1):
         cells = [str(i), c.name, c.version, c.loop, c.expectations, c.python]
-        cells += [c.platform, c.spec, c.kit, *(str(c.totals.get(v, 0)) for v in matrix.verdicts), c.source]
+        cells += [c.platform, c.spec, c.kit, *(str(c.totals.get(v, 0)) for v in matrix.verdicts)]
+        cells += [c.capabilities, c.completeness, c.source]
         out.append("<tr>" + "".join(f"<td>{_e(x)}</td>" for x in cells) + f"<td><code>{_e(c.command)}</code></td></tr>")
     out += [
         "</tbody></table>",

@@ -6,7 +6,10 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from .._completeness import completeness
+from ..capabilities import CAPABILITIES
 from ..report import RESULT_SCHEMA
 from ..rules import RULES
 from ._model import VERDICTS, Column, Failure, Matrix, ResultFileError, Row
@@ -66,7 +69,25 @@ def load_result(path: Path) -> Column:
         verdicts={rule["id"]: rule["verdict"] for rule in document["rules"]},
         failures=failures,
         rules={rule["id"]: (rule["level"], rule["profile"], rule["title"]) for rule in document["rules"]},
+        capabilities=_capabilities(implementation),
+        completeness=_completeness(document),
     )
+
+
+def _capabilities(implementation: dict[str, Any]) -> str:
+    declared = implementation.get("capabilities")
+    if not isinstance(declared, list) or set(declared) >= set(CAPABILITIES) - {"container"}:
+        return "all"
+    return ", ".join(str(c) for c in declared) or "none"
+
+
+def _completeness(document: dict[str, Any]) -> str:
+    """The per-profile line; for files written before the kit recorded it, worked out from their tests."""
+    unsupported = [
+        (str(t["rule"]), str(t.get("capability", ""))) for t in document["tests"] if t["verdict"] == "unsupported"
+    ]
+    profiles = completeness(document["implementation"]["profiles"], unsupported)
+    return "; ".join(p.describe() for p in profiles)
 
 
 def _unescape(text: str) -> str:

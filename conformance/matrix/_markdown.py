@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
+from .._bounded import markdown as _md
 from ._failures import anchor, column_ranges, failure_groups, first_groups
 from ._model import Matrix, verdict_word
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
-
-
-def _md(text: str) -> str:
-    """Text as literal Markdown: no emphasis, links or HTML, and table-safe."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def render_markdown(matrix: Matrix) -> str:
@@ -29,15 +21,15 @@ def render_markdown(matrix: Matrix) -> str:
         "",
         "| # | implementation | version | loop | expectation file | Python | platform | SPEC | kit | "
         + " | ".join(_md(verdict_word(v)) for v in verdicts)
-        + " | result file |",
-        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(verdicts) + "---|",
+        + " | capabilities declared | completeness | result file |",
+        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(verdicts) + "---|---|---|",
     ]
     for i, c in enumerate(cols, 1):
         lines.append(
             f"| {i} | {_md(c.name)} | {_md(c.version)} | {c.loop} | {_md(c.expectations)} "
             f"| {_md(c.python)} | {_md(c.platform)} | {_md(c.spec)} | {_md(c.kit)} | "
             + " | ".join(str(c.totals.get(v, 0)) for v in verdicts)
-            + f" | `{c.source}` |"
+            + f" | {_md(c.capabilities)} | {_md(c.completeness)} | `{c.source}` |"
         )
     header = [
         "<br>".join([f"{i}: {_md(c.name)} {_md(c.version)}", *(_md(n) for n in c.notes(matrix.python_varies))])

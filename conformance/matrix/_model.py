@@ -58,6 +58,10 @@ class Column:
     """Rule ID -> its failing tests (fail and xfail), sorted by test."""
     rules: dict[str, tuple[str, str, str]]
     """Rule ID -> (level, profile, title), as the run's SPEC.md had them."""
+    capabilities: str = "all"
+    """The capabilities the implementation declared, in words (`all` when the file lists none)."""
+    completeness: str = ""
+    """Per claimed profile: complete, or partial with the rules each unsupported capability leaves unjudged."""
 
     @property
     def expectations(self) -> str:

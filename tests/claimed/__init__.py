@@ -1,0 +1,1 @@
+"""Packages shaped like pico-ioc whose claims the kit must read right (tests/test_completeness.py)."""
