@@ -1,6 +1,7 @@
 """`python -m conformance`: run the suite, print SPEC.md's rules, or render a result matrix.
 
-- `python -m conformance --impl=NAME [pytest options]`: the installed suite against NAME.
+- `python -m conformance --impl=NAME [pytest options]`: the installed suite against NAME, in a
+  child process that a crashing implementation cannot take the verdicts down with (`_supervisor`).
 - `python -m conformance rules [ID ...]`: the rules' titles, or the named rules' full text.
 - `python -m conformance matrix RESULT.json... [--markdown PATH] [--html PATH]`: results side by side.
 - `python -m conformance coverage [--check]`: the domain coverage table (`docs/domain-coverage.md`).
@@ -45,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     if not any(a == "--impl" or a.startswith("--impl=") for a in args):
         print(USAGE, file=sys.stderr)
         return 2
-    import pytest
+    from ._supervisor import supervise
 
-    return int(pytest.main(["--pyargs", "conformance.suite", *args]))
+    return supervise(args)
 
 
 if __name__ == "__main__":

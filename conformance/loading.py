@@ -18,10 +18,12 @@ import importlib.metadata
 import os
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
 from ._bounded import safe_repr
+from ._loops import POLICY
 from .adapter import CONTAINER_MEMBERS, Implementation, ModuleAdapter, check_implementation
 from .capabilities import ClaimError
 
@@ -37,12 +39,21 @@ def registered_names() -> list[str]:
     return sorted({ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
 
 
+class LoopPolicyWarning(UserWarning):
+    """Loading the implementation replaced the global event-loop policy."""
+
+
 def load_implementation(spec: str, profiles: frozenset[str] | None = None) -> Implementation:
     """Resolve `spec` (see the module docstring) to an `Implementation`."""
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == spec:
-            return _coerce(_import(ep.value, spec), spec, profiles)
-    return _coerce(_import(spec, spec), None, profiles)
+    try:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == spec:
+                return _coerce(_import(ep.value, spec), spec, profiles)
+        return _coerce(_import(spec, spec), None, profiles)
+    finally:
+        changed = POLICY.changed()
+        if changed:
+            warnings.warn(LoopPolicyWarning(f"loading --impl={spec}: {changed}"), stacklevel=2)
 
 
 def _import_module(name: str) -> types.ModuleType:

@@ -16,6 +16,8 @@ import pytest
 
 from ._bounded import bound_report
 from ._completeness import present_undeclared
+from . import _leftovers
+from ._loops import POLICY
 from ._results import judge, result_of
 from ._terminal import claims_lines, summary_lines, teststatus
 from .adapter import Implementation
@@ -273,6 +275,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     config = pyfuncitem.config
+    threads_before = _leftovers.snapshot()
     try:
         problems = run_test(
             kit,
@@ -288,6 +291,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         kit.observed.exercise(loop_implementation=config.getoption("loop"))
         pyfuncitem.user_properties.append(("domain_exercised", kit.observed.encode()))
         pyfuncitem.user_properties.append(("rules_checked", ",".join(r.id for r in rules_of(pyfuncitem))))
+        # Warnings, whatever the verdict: what outlived the test, and a replaced loop policy.
+        for note in [*_leftovers.after_test(threads_before), *filter(None, [POLICY.changed()])]:
+            pyfuncitem.warn(pytest.PytestWarning(f"[{kit.rule.id}] after the test: {note}"))
     for problem in problems:
         pyfuncitem.warn(pytest.PytestWarning(f"[{kit.rule.id}] after the test: {problem}"))
     return True
@@ -368,6 +374,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(run, results), encoding="utf-8")
             tr.write_line(f"conformance {'report' if option == 'conformance_report' else 'result'} written to {path}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Threads the implementation left running cannot keep the process alive (`_leftovers.arm_exit`)."""
+    _leftovers.arm_exit(int(exitstatus), session.config.getoption("bound"))
 
 
 def _in_order(profiles: frozenset[str]) -> list[str]:

@@ -8,31 +8,19 @@ the run: the test fails after its bound, naming its rule, and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._leftovers import new_executor, shut_executor
+from ._loops import LOOPS, loop_factory
 from .capabilities import Unsupported
 from .kit import Kit, RuleViolation, describe
 
-LOOPS = ("asyncio", "uvloop")
-"""The event loops `--loop` accepts."""
-
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A function making a new event loop of kind `name`."""
-    if name == "asyncio":
-        return asyncio.new_event_loop
-    if name == "uvloop":
-        try:
-            import uvloop
-        except ImportError as exc:
-            raise RuntimeError("--loop=uvloop needs uvloop: pip install uvloop") from exc
-        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-        return factory
-    raise ValueError(f"unknown loop {name!r}; choose one of {', '.join(LOOPS)}")
+__all__ = ["LOOPS", "cancel_leftovers", "loop_factory", "run_test"]
 
 
 @dataclass
@@ -66,6 +54,8 @@ def run_test(
 
     def main() -> None:
         loop = new_loop()
+        executor = new_executor(kit.rule.id)
+        loop.set_default_executor(executor)
         try:
             asyncio.set_event_loop(loop)
             kit.bind(loop)
@@ -74,7 +64,7 @@ def run_test(
             state.error = exc
         finally:
             try:
-                _close_loop(loop, kit.bound)
+                _close_loop(loop, executor, kit.bound)
             finally:
                 asyncio.set_event_loop(None)
 
@@ -156,7 +146,7 @@ async def cancel_leftovers(bound: float, after: str) -> list[str]:
     return [note]
 
 
-def _close_loop(loop: asyncio.AbstractEventLoop, bound: float) -> None:
+def _close_loop(loop: asyncio.AbstractEventLoop, executor: concurrent.futures.ThreadPoolExecutor, bound: float) -> None:
     if loop.is_closed():
         return
     try:
@@ -172,8 +162,9 @@ def _close_loop(loop: asyncio.AbstractEventLoop, bound: float) -> None:
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(asyncio.wait(left, timeout=bound))
         loop.run_until_complete(loop.shutdown_asyncgens())
-        # A thread-pool handler may still be finishing; give it the bound, not forever.
-        loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), bound))
+        # A thread-pool handler may still be finishing: it gets the bound, not for ever
+        # (`loop.shutdown_default_executor()` would wait for a job that never ends).
+        shut_executor(executor, bound)
     except (asyncio.TimeoutError, RuntimeError):
         pass
     finally:
