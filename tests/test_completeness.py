@@ -167,3 +167,17 @@ def test_result_without_completeness_gets_it_worked_out_in_the_matrix(tmp_path: 
     path.write_text(json.dumps(document), encoding="utf-8")
     columns = render_markdown(load_matrix([path])).split("## Rules", 1)[0]
     assert "| task | core: partial (task: 1 rule unjudged, worker: 2 rules unjudged) |" in columns, columns
+
+
+def test_present_but_undeclared_is_looked_for_on_packages_the_kit_drives_only() -> None:
+    from conformance._completeness import present_undeclared
+    from conformance.loading import load_implementation
+
+    found = present_undeclared(load_implementation(IMPL))
+    assert set(found) == set(UNDECLARED), found
+    assert found["worker"] == ["post", "start_worker", "stop_worker"], found
+    assert present_undeclared(load_implementation("reference")) == {}, "the reference declares everything it has"
+    # An adapter maps its bus's API itself: its declaration is taken as it is.
+    adapter = load_implementation("tests.test_claims:_good_adapter")
+    adapter.capabilities = frozenset({"task"})
+    assert present_undeclared(adapter) == {}
