@@ -65,7 +65,8 @@ def summary_lines(run: RunInfo, results: Sequence[TestResult]) -> list[tuple[str
 
 def _needs(results: Sequence[TestResult], rule_id: str) -> str:
     """`needs 'worker'`: what the rule's unsupported tests needed (pytest's -rs no longer lists them)."""
-    needed = sorted({r.capability or ADAPTER_RAISED for r in results if r.rule == rule_id and r.verdict == "unsupported"})
+    unsupported = [r for r in results if r.rule == rule_id and r.verdict == "unsupported"]
+    needed = sorted({r.capability or ADAPTER_RAISED for r in unsupported})
     return "needs " + ", ".join(repr(c) if c != ADAPTER_RAISED else c for c in needed)
 
 

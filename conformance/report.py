@@ -198,7 +198,7 @@ def render_report(run: RunInfo, results: list[TestResult]) -> str:
         "",
     ]
     deviating = [rid for rid, v in verdicts.items() if v in ("fail", "xfail")]
-    lacking = _lacks_section(results)
+    lacking = _lacks_section(results, run.present)
     if not deviating and not lacking:
         lines.append("None: every tested rule conforms.")
     for rule_id in deviating:
@@ -253,7 +253,7 @@ def _present_warning(run: RunInfo) -> list[str]:
     ]
 
 
-def _lacks_section(results: list[TestResult]) -> list[str]:
+def _lacks_section(results: list[TestResult], present: dict[str, list[str]]) -> list[str]:
     """The rules left unjudged, by capability: deviations of the kind "lacks the feature", apart from failures."""
     by_capability: dict[str, list[TestResult]] = {}
     for r in results:
@@ -273,7 +273,10 @@ def _lacks_section(results: list[TestResult]) -> list[str]:
     ]
     for capability, tests in sorted(by_capability.items()):
         rules = sorted({t.rule for t in tests}, key=list(RULES).index)
-        lines.append(f"| {capability} | {', '.join(rules)} | {len(tests)} |")
+        shown = capability
+        if capability in present:  # the bus has it but does not declare it: say so where the deviation is
+            shown += f" (present but not declared: {', '.join(present[capability])})"
+        lines.append(f"| {markdown(shown)} | {', '.join(rules)} | {len(tests)} |")
     return [*lines, ""]
 
 

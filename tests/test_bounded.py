@@ -163,3 +163,14 @@ def test_a_result_file_with_a_control_character_in_a_name_is_refused(tmp_path: P
     path.write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(ResultFileError, match=r"implementation\.name"):
         load_matrix([path])
+
+
+def test_the_matrix_cuts_texts_of_a_result_file_written_without_limits(tmp_path: Path) -> None:
+    run = RunInfo("old", "1", ["core"], "asyncio", 2.0, "pytest --impl=old")
+    document = json.loads(render_json(run, [TestResult("t.py::test_a", "PUB-2", "fail", "assertion", "x")]))
+    document["tests"][0]["observed"] = "y" * (1 << 20)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    matrix = load_matrix([path])
+    for page in (render_markdown(matrix), render_html(matrix)):
+        assert len(page) < 100_000 and f"{1 << 20} characters in all" in page, len(page)

@@ -87,7 +87,9 @@ def test_report_says_partial_and_lists_what_is_lacking_as_deviations(outputs: Ou
     assert re.search(r"Completeness: core: partial \(worker: \d+ rules unjudged\)", report), report[:2000]
     assert "**Warning: the bus has capabilities it does not declare: worker" in report
     deviations = report.split("## Deviations", 1)[1].split("## Every rule", 1)[0]
-    assert "### Unsupported: lacks the feature" in deviations and "| worker | PUB-1," in deviations, deviations
+    assert "### Unsupported: lacks the feature" in deviations, deviations
+    present = "| worker (present but not declared: post, start\\_worker, stop\\_worker) | PUB-1,"
+    assert present in deviations, deviations
     assert "| PUB-1 | MUST | core | partial: 7 of 12 tests run | 7/12 pass, 5 unsupported |" in report
 
 
@@ -165,3 +167,17 @@ def test_result_without_completeness_gets_it_worked_out_in_the_matrix(tmp_path: 
     path.write_text(json.dumps(document), encoding="utf-8")
     columns = render_markdown(load_matrix([path])).split("## Rules", 1)[0]
     assert "| task | core: partial (task: 1 rule unjudged, worker: 2 rules unjudged) |" in columns, columns
+
+
+def test_present_but_undeclared_is_looked_for_on_packages_the_kit_drives_only() -> None:
+    from conformance._completeness import present_undeclared
+    from conformance.loading import load_implementation
+
+    found = present_undeclared(load_implementation(IMPL))
+    assert set(found) == set(UNDECLARED), found
+    assert found["worker"] == ["post", "start_worker", "stop_worker"], found
+    assert present_undeclared(load_implementation("reference")) == {}, "the reference declares everything it has"
+    # An adapter maps its bus's API itself: its declaration is taken as it is.
+    adapter = load_implementation("tests.test_claims:_good_adapter")
+    adapter.capabilities = frozenset({"task"})
+    assert present_undeclared(adapter) == {}

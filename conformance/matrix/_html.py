@@ -48,7 +48,10 @@ td a { color: inherit; }
 .muted { color: #57606a; }
 """
 
-_VERDICT_CSS = {"unsupported": "td.v-unsupported { background: #ddf4ff; color: #0a3069; }"}
+_VERDICT_CSS = {
+    "unsupported": "td.v-unsupported { background: #ddf4ff; color: #0a3069; }",
+    "partial": "td.v-partial { background: #fff8c5; color: #4d2d00; }",
+}
 """Styles of verdicts beyond `VERDICTS`, added to the page only when a cell shows one; others look plain."""
 
 

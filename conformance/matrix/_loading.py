@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._bounded import cut
 from .._completeness import completeness
 from ..capabilities import CAPABILITIES
 from ..report import RESULT_SCHEMA
@@ -47,9 +48,10 @@ def load_result(path: Path) -> Column:
                     test=test["test"],
                     verdict=test["verdict"],
                     kind=test["kind"],
-                    observed=_unescape(test["observed"]),
-                    expected=_unescape(test["expected"]),
-                    explanation=_unescape(test["explanation"]),
+                    # Cut again: a file written by an older kit (or by hand) may hold texts of any size.
+                    observed=cut(_unescape(test["observed"])),
+                    expected=cut(_unescape(test["expected"])),
+                    explanation=cut(_unescape(test["explanation"])),
                 )
             )
     implementation, environment = document["implementation"], document["environment"]
