@@ -74,6 +74,8 @@ class LogCapture:
                 return
             self.records.append(record)
             ready = [gate for pred, gate in self._waiters if pred(record)]
+            # A satisfied waiter goes: its predicate may hold the exception it looked for (LEAK-1).
+            self._waiters = [(pred, gate) for pred, gate in self._waiters if gate not in ready]
         for gate in ready:
             gate.open()
 

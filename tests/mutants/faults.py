@@ -140,6 +140,18 @@ class LastEventBus(alt.EventBus):
         await super().publish(event)
 
 
+FAILURES: list[BaseException] = []
+"""The failures of background handlers, "for diagnostics": a module-level list that never shrinks."""
+
+
+class FailureHistoryBus(alt.EventBus):
+    """Every background handler's exception is kept in `FAILURES`, and with its traceback the failed event."""
+
+    def report(self, registration: alt.Registration, event: alt.Event, exc: BaseException) -> None:
+        FAILURES.append(exc)
+        super().report(registration, event, exc)
+
+
 class TaskHistoryBus(alt.EventBus):
     """Keeps every TASK task it started, finished or not."""
 
@@ -249,6 +261,13 @@ MUTANTS = (
         EventBus=CancellingCloseBus,
     ),
     mutant("keeps-last-event", "LEAK-1", "the last published event is kept on the bus", ALT, EventBus=LastEventBus),
+    mutant(
+        "keeps-handler-failures",
+        "LEAK-1",
+        "a module-level list keeps every background handler's exception, with its traceback",
+        ALT,
+        EventBus=FailureHistoryBus,
+    ),
     mutant("keeps-task-history", "LEAK-2", "every TASK task ever started is kept", ALT, EventBus=TaskHistoryBus),
     mutant(
         "unsubscribe-tombstones",
