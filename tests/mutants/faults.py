@@ -170,6 +170,24 @@ class TombstoneBus(alt.EventBus):
         super().unsubscribe(event_type, fn)
 
 
+class BoundOwnersBus(alt.EventBus):
+    """unsubscribe of a bound method keeps its object in a list of "owners" (to unsubscribe them all later)."""
+
+    def unsubscribe(self, event_type: type[alt.Event], fn: Any) -> None:
+        if inspect.ismethod(fn):
+            vars(self).setdefault("_mutant_owners", []).append(fn.__self__)
+        super().unsubscribe(event_type, fn)
+
+
+class UnsubscribeHistoryBus(alt.EventBus):
+    """unsubscribe of a bound method appends (event type, method name) to a history that never shrinks."""
+
+    def unsubscribe(self, event_type: type[alt.Event], fn: Any) -> None:
+        if inspect.ismethod(fn):
+            vars(self).setdefault("_mutant_history", []).append((event_type.__name__, fn.__func__.__qualname__))
+        super().unsubscribe(event_type, fn)
+
+
 class AuditTrailBus(alt.EventBus):
     """Every subscribe appends an (event type, handler id, options) entry to an audit trail that never shrinks."""
 
@@ -275,6 +293,20 @@ MUTANTS = (
         "unsubscribed registrations are kept as tombstones",
         ALT,
         EventBus=TombstoneBus,
+    ),
+    mutant(
+        "unsubscribed-bound-method-owners-kept",
+        "LEAK-3",
+        "unsubscribe keeps the object of each bound method it removes",
+        ALT,
+        EventBus=BoundOwnersBus,
+    ),
+    mutant(
+        "bound-method-unsubscribe-history",
+        "LEAK-4",
+        "unsubscribe of a bound method appends (type name, method name) to a history",
+        ALT,
+        EventBus=UnsubscribeHistoryBus,
     ),
     mutant(
         "subscribe-audit-trail", "LEAK-4", "subscribe appends to an audit trail forever", ALT, EventBus=AuditTrailBus
