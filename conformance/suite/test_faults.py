@@ -612,24 +612,30 @@ async def test_removed_handlers_are_let_go(kit: Kit) -> None:
     refs["kept"] = weakref.ref(kept_witness)
     del kept, kept_witness
     await kit.within(bus.publish(Ping()), "publish returns")
-    if not await first_done.wait():
-        kit.fail("every handler runs on the first publish", f"calls: {counts}")
+    # A handler that never ran is another rule's failure (PUB-1, a policy's), and it is not judged here:
+    # a once handler has not had its one execution, and what kept it may be the kit's (an async handler
+    # whose coroutine was never awaited lives on in the RuntimeWarning that pytest records).
+    await first_done.wait()
     while removable:
         _, fn = removable.pop()
         bus.unsubscribe(Ping, fn)
         del fn
     await kit.within(bus.publish(Ping()), "publish returns")
     await kit.settle()
-    twice = [label for label in refs if label != "kept" and counts.get(label) != 1]
+    twice = [label for label in refs if label != "kept" and counts.get(label, 0) > 1]
     kit.check(
         not twice,
-        "each handler that then leaves the bus ran once (the first publish)",
-        f"calls of those that did not: {', '.join(f'{label}: {counts.get(label, 0)}' for label in twice)}",
+        "a handler that left the bus after the first publish is not called by the second",
+        f"called again: {', '.join(f'{label}: {counts.get(label, 0)} calls' for label in twice)}",
     )
+    judged = [label for label in refs if label != "kept" and counts.get(label)]
     _collect()
-    alive = [label for label, ref in refs.items() if ref() is not None and label != "kept"]
+    alive = [label for label in judged if refs[label]() is not None]
+    # The control: a handler the bus still calls is alive, so the test really let go of its own references.
+    # (A bus that lost it, as one whose once removal drops handlers of the same priority, is EXT-ONCE-1's.)
+    control = counts.get("kept") != 2 or refs["kept"]() is not None
     kit.check(
-        not alive and refs["kept"]() is not None,
+        not alive and control,
         "the bus holds no reference to an unsubscribed handler or to a once handler that ran (for a bound "
         "method, to its object), of any kind and policy",
         f"{len(alive)} still alive after gc.collect(): {'; '.join(alive[:6])}{'; ...' if len(alive) > 6 else ''}"
