@@ -97,6 +97,10 @@ class OwnQuietLoggerBus(alt.EventBus):
             await self.publish(event)
         except Exception as exc:
             quiet_log.error("the worker's dispatch of %s failed", type(event).__name__, exc_info=exc)
+        except asyncio.CancelledError:  # as the base does [CAN-3]: a handler's own ends this dispatch only
+            worker = asyncio.current_task()
+            if worker is None or not hasattr(worker, "cancelling") or worker.cancelling():
+                raise
 
     async def _publish_logged(self, event: alt.Event) -> None:
         try:

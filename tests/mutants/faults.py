@@ -140,6 +140,18 @@ class LastEventBus(alt.EventBus):
         await super().publish(event)
 
 
+FAILURES: list[BaseException] = []
+"""The failures of background handlers, "for diagnostics": a module-level list that never shrinks."""
+
+
+class FailureHistoryBus(alt.EventBus):
+    """Every background handler's exception is kept in `FAILURES`, and with its traceback the failed event."""
+
+    def report(self, registration: alt.Registration, event: alt.Event, exc: BaseException) -> None:
+        FAILURES.append(exc)
+        super().report(registration, event, exc)
+
+
 class TaskHistoryBus(alt.EventBus):
     """Keeps every TASK task it started, finished or not."""
 
@@ -155,6 +167,24 @@ class TombstoneBus(alt.EventBus):
         with self._lock:
             removed = [r for r in self._registry.get(event_type, []) if r.fn is fn or r.fn == fn]
         vars(self).setdefault("_mutant_tombstones", []).extend(removed)
+        super().unsubscribe(event_type, fn)
+
+
+class BoundOwnersBus(alt.EventBus):
+    """unsubscribe of a bound method keeps its object in a list of "owners" (to unsubscribe them all later)."""
+
+    def unsubscribe(self, event_type: type[alt.Event], fn: Any) -> None:
+        if inspect.ismethod(fn):
+            vars(self).setdefault("_mutant_owners", []).append(fn.__self__)
+        super().unsubscribe(event_type, fn)
+
+
+class UnsubscribeHistoryBus(alt.EventBus):
+    """unsubscribe of a bound method appends (event type, method name) to a history that never shrinks."""
+
+    def unsubscribe(self, event_type: type[alt.Event], fn: Any) -> None:
+        if inspect.ismethod(fn):
+            vars(self).setdefault("_mutant_history", []).append((event_type.__name__, fn.__func__.__qualname__))
         super().unsubscribe(event_type, fn)
 
 
@@ -249,6 +279,13 @@ MUTANTS = (
         EventBus=CancellingCloseBus,
     ),
     mutant("keeps-last-event", "LEAK-1", "the last published event is kept on the bus", ALT, EventBus=LastEventBus),
+    mutant(
+        "keeps-handler-failures",
+        "LEAK-1",
+        "a module-level list keeps every background handler's exception, with its traceback",
+        ALT,
+        EventBus=FailureHistoryBus,
+    ),
     mutant("keeps-task-history", "LEAK-2", "every TASK task ever started is kept", ALT, EventBus=TaskHistoryBus),
     mutant(
         "unsubscribe-tombstones",
@@ -256,6 +293,20 @@ MUTANTS = (
         "unsubscribed registrations are kept as tombstones",
         ALT,
         EventBus=TombstoneBus,
+    ),
+    mutant(
+        "unsubscribed-bound-method-owners-kept",
+        "LEAK-3",
+        "unsubscribe keeps the object of each bound method it removes",
+        ALT,
+        EventBus=BoundOwnersBus,
+    ),
+    mutant(
+        "bound-method-unsubscribe-history",
+        "LEAK-4",
+        "unsubscribe of a bound method appends (type name, method name) to a history",
+        ALT,
+        EventBus=UnsubscribeHistoryBus,
     ),
     mutant(
         "subscribe-audit-trail", "LEAK-4", "subscribe appends to an audit trail forever", ALT, EventBus=AuditTrailBus
