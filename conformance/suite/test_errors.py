@@ -36,13 +36,22 @@ def _carries(raised: BaseException | None, exc: BaseException) -> bool:
 
 
 async def _inline_error_propagates(kit: Kit, *, is_async: bool) -> None:
-    Ping, Pong = kit.event_class("Ping"), kit.event_class("Pong")
+    # Domain: every handler kind of the flavour (sync or async, SPEC.md Terms), each alone on its event type.
+    Pong = kit.event_class("Pong")
     bus = kit.new_bus()
     rec = kit.recorder()
-    boom = HandlerBoom("inline handler failed")
-    kit.add(bus, Ping, _raising(rec, "failing", boom, is_async=is_async))
+    booms: dict[str, HandlerBoom] = {}
+
+    def fail(label: str, event: object) -> None:
+        raise booms[label]
+
+    kinds = rec.every_kind("failing ", sync=not is_async, is_async=is_async, then=fail)
+    types = {kind.label: kit.event_class(f"Ping{n}") for n, kind in enumerate(kinds)}
+    for kind in kinds:
+        booms[kind.label] = HandlerBoom(f"INLINE {kind.kind} handler failed")
+        kit.add(bus, types[kind.label], kind.fn)
     kit.add(bus, Pong, rec.async_handler("pong") if is_async else rec.sync_handler("pong"))
-    kind = "async" if is_async else "sync"
+    flavour = "async" if is_async else "sync"
     # Positive control: a dispatch whose handler does not raise returns normally.
     fine = await kit.raised(lambda: bus.publish(Pong()), "publish of an event whose handler succeeds returns")
     kit.check(
@@ -50,19 +59,24 @@ async def _inline_error_propagates(kit: Kit, *, is_async: bool) -> None:
         "publish of an event whose INLINE handler succeeds returns normally, having called it",
         f"it raised {describe(fine)}" if fine is not None else f"calls: {rec.labels()}",
     )
-    raised = await kit.raised(lambda: bus.publish(Ping()), "publish returns or raises")
-    if raised is None:
-        kit.fail(
-            f"the {kind} INLINE handler's {describe(boom)} propagates out of `await bus.publish(...)`",
-            f"publish returned normally; {kit.log_summary()}",
+    for kind in kinds:
+        boom = booms[kind.label]
+        raised = await kit.raised(lambda: bus.publish(types[kind.label]()), "publish returns or raises")  # noqa: B023
+        if raised is None:
+            kit.fail(
+                f"the {flavour} INLINE {kind.kind} handler's {describe(boom)} propagates out of "
+                "`await bus.publish(...)`",
+                "publish returned normally"
+                + ("" if rec.count(kind.label) else " without running it to the raise (a coroutine never awaited?)")
+                + f"; {kit.log_summary()}",
+            )
+        kit.check(
+            _carries(raised, boom),
+            f"publish raises the {flavour} INLINE {kind.kind} handler's exception, or one chaining or grouping it",
+            f"publish raised {describe(raised)}, which does not carry the handler's {describe(boom)}"
+            if raised is not None
+            else "",
         )
-    kit.check(
-        _carries(raised, boom),
-        f"publish raises the {kind} INLINE handler's exception, or one chaining or grouping it",
-        f"publish raised {describe(raised)}, which does not carry the handler's {describe(boom)}"
-        if raised is not None
-        else "",
-    )
 
 
 @pytest.mark.rule("ERR-1")
