@@ -343,7 +343,10 @@ async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
                     kit.impl.post(bus.raw, event)
                     step = "stop_worker"
                     await asyncio.wait_for(kit.impl.stop_worker(bus.raw), kit.wait_bound)
-            except Exception as exc:  # the finding, whatever it is
+            except asyncio.TimeoutError:  # bounded: a hang is reported as one
+                problems.append((path_rule, f"{step} returns {point}", f"it hung ({kit.wait_bound:g} s)"))
+                return
+            except Exception as exc:  # the finding, whatever it is (no kit call inside: no verdict is caught)
                 problems.append((path_rule, f"{step} works {point}", f"it raised {describe(exc)}"))
                 return
             if not await done.wait():
