@@ -145,8 +145,7 @@ async def test_a_publish_awaited_inside_a_handler_has_delivered_when_it_returns(
     # PUB-1's failure (test_every_kind_of_handler_receives_each_event), not a re-entrant publish's.
     control = kit.new_bus()
     for depth in kinds:
-        for kind in kinds[depth]:
-            kit.add(control, levels[depth], kind.fn)
+        kinds[depth] = rec.register_kinds(control, levels[depth], kinds[depth])
     for depth in kinds:
         alone = levels[depth](n=0)
         await kit.within(control.publish(alone), "publish on the control bus returns")

@@ -215,10 +215,11 @@ async def test_base_class_subscribers_get_subclass_events_at_most_once(
     bus = kit.new_bus()
     rec = kit.recorder()
     child_kinds = [k for k in rec.every_kind("Child ") if k.kind in ("function", "async function")]
-    base_kinds = [(base.__name__, kind) for base in bases for kind in rec.every_kind(f"{base.__name__} ")]
-    for base in bases:
-        for kind in (k for name, k in base_kinds if name == base.__name__):
-            kit.add(bus, base, kind.fn)
+    base_kinds = [
+        (base.__name__, kind)
+        for base in bases
+        for kind in rec.register_kinds(bus, base, rec.every_kind(f"{base.__name__} "))
+    ]
     for kind in child_kinds:
         kit.add(bus, Child, kind.fn)
     events = [Child(), Child()]
