@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .adapter import PolicyName
     from .kit import Kit
 
 
@@ -93,6 +94,21 @@ class Recorder:
             lambda calls: sum(1 for c in calls if label is None or c.label == label) >= n,
             f"{n} calls of {label or 'any handler'}",
         )
+
+    def register_kinds(
+        self, bus: Any, event_type: Any, kinds: list[HandlerKind], policy: PolicyName | None = None
+    ) -> list[HandlerKind]:
+        """Register each of `kinds` for `event_type` on `bus`; the kinds the bus accepted, in order.
+
+        For tests of rules other than PUB-1: a kind the bus refuses to subscribe is PUB-1's finding
+        (`test_every_kind_of_handler_receives_each_event`), so such a test goes on without it.
+        """
+        kit = self.kit
+
+        def refused(kind: HandlerKind) -> bool:
+            return kit.raised_now(lambda: kit.add(bus, event_type, kind.fn, policy=policy)) is not None
+
+        return [kind for kind in kinds if not refused(kind)]
 
     # -- handlers -------------------------------------------------------------
 

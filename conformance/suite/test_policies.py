@@ -19,7 +19,7 @@ import pytest
 
 from conformance._paths import LOOPS_IN_TURN, run_on_fresh_loop
 from conformance.adapter import PolicyName
-from conformance.kit import Dispatch, Gate, Kit
+from conformance.kit import Dispatch, Gate, Kit, describe
 
 Finish = Callable[[], Awaitable[None]]
 
@@ -141,6 +141,16 @@ async def test_a_publish_awaited_inside_a_handler_has_delivered_when_it_returns(
 
         return publish_deeper
 
+    # Control: the kinds a publish at depth 0 delivers, on another bus. A kind the bus does not call at all is
+    # PUB-1's failure (test_every_kind_of_handler_receives_each_event), not a re-entrant publish's.
+    control = kit.new_bus()
+    for depth in kinds:
+        kinds[depth] = rec.register_kinds(control, levels[depth], kinds[depth])
+    for depth in kinds:
+        alone = levels[depth](n=0)
+        await kit.within(control.publish(alone), "publish on the control bus returns")
+        kinds[depth] = [k for k in kinds[depth] if any(c.event is alone for c in rec.of(k.label))]
+    rec.calls.clear()
     for depth, level in enumerate(levels):
         if depth:
             half = len(kinds[depth]) // 2
@@ -263,7 +273,7 @@ async def test_task_handlers_run_in_tasks_of_their_own(kit: Kit, dispatch: Dispa
         )
 
 
-@pytest.mark.rule("POL-TASK-1", "PUB-1", "POL-THREAD-1")
+@pytest.mark.rule("POL-TASK-1", "PUB-1", "POL-THREAD-1", "WRK-7")
 @pytest.mark.needs("task")
 async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
     # Domain: loops in turn (a first loop that then ends, a second loop in the same thread, the test's loop in
@@ -318,17 +328,31 @@ async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
             event = Ping(n=next(numbers))
             done = Gate(f"{path} on the {where} loop: every handler ran", loop, kit.wait_bound)
             awaited[id(event)] = (labels, done)
-            if path == "publish":
-                await asyncio.wait_for(kit.impl.publish(bus.raw, event), kit.wait_bound)
-            else:
-                await asyncio.wait_for(kit.impl.start_worker(bus.raw), kit.wait_bound)
-                kit.impl.post(bus.raw, event)
-                await asyncio.wait_for(kit.impl.stop_worker(bus.raw), kit.wait_bound)
             point = f"on the {where} loop, through {path}"
+            # A failure of the call itself belongs to the path's own rule: PUB-1 for publish, WRK-7 for the worker.
+            path_rule = "PUB-1" if path == "publish" else "WRK-7"
+            step = "publish"
+            try:
+                if path == "publish":
+                    await asyncio.wait_for(kit.impl.publish(bus.raw, event), kit.wait_bound)
+                else:
+                    step = "start_worker"
+                    await asyncio.wait_for(kit.impl.start_worker(bus.raw), kit.wait_bound)
+                    step = "post"
+                    kit.impl.post(bus.raw, event)
+                    step = "stop_worker"
+                    await asyncio.wait_for(kit.impl.stop_worker(bus.raw), kit.wait_bound)
+            except asyncio.TimeoutError:  # bounded: a hang is reported as one
+                problems.append((path_rule, f"{step} returns {point}", f"it hung ({kit.wait_bound:g} s)"))
+                return
+            except Exception as exc:  # the finding, whatever it is (no kit call inside: no verdict is caught)
+                problems.append((path_rule, f"{step} works {point}", f"it raised {describe(exc)}"))
+                return
             if not await done.wait():
                 with lock:
                     ran = {c[0] for c in calls if c[1] is event}
-                rule = "POL-TASK-1" if "TASK" not in ran else "PUB-1"
+                inline = {"INLINE sync", "INLINE async"} <= ran
+                rule = path_rule if not inline else "POL-TASK-1" if "TASK" not in ran else "PUB-1"
                 problems.append(
                     (rule, f"every handler runs for a Ping dispatched {point}", f"only these ran: {sorted(ran)}")
                 )
