@@ -221,10 +221,9 @@ class Kit(Checks):
         self.require("container")
         self._require_options(options)
         named = options.get("policy")
-        self.observed.exercise(
-            policy=named if isinstance(named, str) else "INLINE",
-            registration=[o for o in ("priority", "once") if o in options] or ["plain"],
-        )
+        if named is None or named in ("INLINE", "TASK", "THREADPOOL"):  # never raise for what the bus must refuse
+            self.observed.exercise(policy=named or "INLINE")
+        self.observed.exercise(registration=[o for o in ("priority", "once") if o in options] or ["plain"])
         if isinstance(options.get("policy"), str):
             options["policy"] = self.impl.policy(options["policy"])
         decorator: Callable[[T], T] = self._container_support.subscribe_decorator(event_type, **options)

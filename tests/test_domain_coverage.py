@@ -210,6 +210,17 @@ def test_handler_kinds_come_from_the_recorder_and_are_classified_by_shape() -> N
     for kind, fn in shapes.items():
         assert kind in domain.HANDLER_KINDS
         assert domain.classify_handler(fn) == kind, kind
+    assert domain.classify_handler(42) is None  # type: ignore[arg-type]
+
+
+def test_observing_a_registration_never_raises_for_what_the_bus_must_refuse() -> None:
+    """ROB-3 hands the bus a non-callable (and ROB-4 odd policies): an exception of the kit's own
+    would pass for the bus's refusal."""
+    seen = domain.Observations("ROB-3")
+    seen.registered(object(), object(), 42, "TASK")  # type: ignore[arg-type]
+    seen.registered(object(), object(), print, "EVENTUALLY")  # type: ignore[arg-type]
+    assert seen.values["handler_kind"] == {"callable object"}
+    assert "policy" not in seen.values
 
 
 def test_observations_count_values_against_the_rules_floor() -> None:
