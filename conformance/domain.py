@@ -22,6 +22,7 @@ import asyncio
 import functools
 import inspect
 import json
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -283,6 +284,17 @@ class Observations:
             self.exercise(path=SYNC_NO_LOOP)
         else:
             self.exercise(path=SYNC_ON_LOOP)
+
+    def loop_used(self, first: asyncio.AbstractEventLoop | None, first_thread: int | None) -> None:
+        """The bus is called on the running loop of this thread: the test's own, a second one, or another thread's."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if first is None or loop is first:
+            return
+        same_thread = threading.get_ident() == first_thread
+        self.exercise(loop="second loop in the same thread" if same_thread else "loop in another thread")
 
     def encode(self) -> str:
         """The observations as JSON (a junit property's value)."""

@@ -276,6 +276,25 @@ def test_publish_sync_is_told_apart_by_the_running_loop() -> None:
     assert seen.values["path"] == {domain.SYNC_NO_LOOP, domain.SYNC_ON_LOOP}
 
 
+def test_a_second_loop_and_another_threads_loop_are_told_apart() -> None:
+    import threading
+
+    seen = domain.Observations("PUB-1")
+    first = asyncio.new_event_loop()
+    first_thread = threading.get_ident()
+
+    async def here() -> None:
+        seen.loop_used(first, first_thread)
+
+    asyncio.run(here())  # a loop of its own in the same thread: the first one is not running
+    assert seen.values["loop"] == {"second loop in the same thread"}
+    done = threading.Thread(target=lambda: asyncio.run(here()))
+    done.start()
+    done.join(10)
+    assert seen.values["loop"] == {"second loop in the same thread", "loop in another thread"}
+    first.close()
+
+
 @pytest.mark.parametrize("sizes", [(2, 2), (3, 3, 3), (4, 3, 2, 2), (10, 3, 5), (2,), ()])
 def test_pairwise_covers_every_pair_and_is_deterministic(sizes: tuple[int, ...]) -> None:
     factors = [[f"{i}{v}" for v in range(n)] for i, n in enumerate(sizes)]
