@@ -35,6 +35,7 @@ class BusHandle:
     def publish(self, event: Any) -> Awaitable[Any]:
         """`await bus.publish(event)`."""
         self._kit.observed.exercise(path=PUBLISH)
+        self._kit.observed.loop_used(self._kit.loop, self._kit.loop_thread_id)
         return self._impl.publish(self.raw, event)
 
     def post(self, event: Any) -> Any:
@@ -48,6 +49,7 @@ class BusHandle:
     def start_worker(self) -> Awaitable[Any]:
         """`await bus.start_worker()`."""
         self._kit.require("worker")
+        self._kit.observed.loop_used(self._kit.loop, self._kit.loop_thread_id)
         return self._impl.start_worker(self.raw)
 
     def stop_worker(self) -> Awaitable[Any]:

@@ -22,6 +22,7 @@ import asyncio
 import functools
 import inspect
 import json
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -193,8 +194,10 @@ def count_value(rule_id: str, n: int) -> str | None:
     return None
 
 
-def classify_handler(fn: Callable[..., Any]) -> str:
-    """The handler kind of a callable made outside `Recorder.every_kind`, judged by its shape."""
+def classify_handler(fn: Callable[..., Any]) -> str | None:
+    """The handler kind of a callable made outside `Recorder.every_kind`, judged by its shape; None if not callable."""
+    if not callable(fn):
+        return None  # a test of ROB-3 hands the bus a non-callable: nothing to observe, nothing to raise
     if isinstance(fn, functools.partial):
         return "async partial" if inspect.iscoroutinefunction(fn.func) else "partial"
     if inspect.ismethod(fn):
@@ -257,8 +260,13 @@ class Observations:
 
     def registered(self, bus: Any, event_type: Any, fn: Callable[..., Any], policy: str | None, **options: Any) -> None:
         """A handler registered through `Kit.add`: its kind, policy, duration and registration options."""
+        # Observing must never raise: the registration under test is the bus's to accept or refuse.
         kind = self._noted(self._kinds, fn) or classify_handler(fn)
-        self.exercise(handler_kind=kind, policy=policy or "INLINE")
+        if kind is None:
+            return
+        self.exercise(handler_kind=kind)
+        if policy in POLICIES or policy is None:
+            self.exercise(policy=policy or "INLINE")
         self.exercise(duration=self._noted(self._durations, fn) or "none")
         target = (id(fn.__self__), id(fn.__func__)) if inspect.ismethod(fn) else id(fn)
         key = (id(bus), id(event_type), target)
@@ -276,6 +284,17 @@ class Observations:
             self.exercise(path=SYNC_NO_LOOP)
         else:
             self.exercise(path=SYNC_ON_LOOP)
+
+    def loop_used(self, first: asyncio.AbstractEventLoop | None, first_thread: int | None) -> None:
+        """The bus is called on the running loop of this thread: the test's own, a second one, or another thread's."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if first is None or loop is first:
+            return
+        same_thread = threading.get_ident() == first_thread
+        self.exercise(loop="second loop in the same thread" if same_thread else "loop in another thread")
 
     def encode(self) -> str:
         """The observations as JSON (a junit property's value)."""

@@ -210,6 +210,17 @@ def test_handler_kinds_come_from_the_recorder_and_are_classified_by_shape() -> N
     for kind, fn in shapes.items():
         assert kind in domain.HANDLER_KINDS
         assert domain.classify_handler(fn) == kind, kind
+    assert domain.classify_handler(42) is None  # type: ignore[arg-type]
+
+
+def test_observing_a_registration_never_raises_for_what_the_bus_must_refuse() -> None:
+    """ROB-3 hands the bus a non-callable (and ROB-4 odd policies): an exception of the kit's own
+    would pass for the bus's refusal."""
+    seen = domain.Observations("ROB-3")
+    seen.registered(object(), object(), 42, "TASK")  # type: ignore[arg-type]
+    seen.registered(object(), object(), print, "EVENTUALLY")  # type: ignore[arg-type]
+    assert seen.values["handler_kind"] == {"callable object"}
+    assert "policy" not in seen.values
 
 
 def test_observations_count_values_against_the_rules_floor() -> None:
@@ -263,6 +274,25 @@ def test_publish_sync_is_told_apart_by_the_running_loop() -> None:
 
     asyncio.run(on_loop())
     assert seen.values["path"] == {domain.SYNC_NO_LOOP, domain.SYNC_ON_LOOP}
+
+
+def test_a_second_loop_and_another_threads_loop_are_told_apart() -> None:
+    import threading
+
+    seen = domain.Observations("PUB-1")
+    first = asyncio.new_event_loop()
+    first_thread = threading.get_ident()
+
+    async def here() -> None:
+        seen.loop_used(first, first_thread)
+
+    asyncio.run(here())  # a loop of its own in the same thread: the first one is not running
+    assert seen.values["loop"] == {"second loop in the same thread"}
+    done = threading.Thread(target=lambda: asyncio.run(here()))
+    done.start()
+    done.join(10)
+    assert seen.values["loop"] == {"second loop in the same thread", "loop in another thread"}
+    first.close()
 
 
 @pytest.mark.parametrize("sizes", [(2, 2), (3, 3, 3), (4, 3, 2, 2), (10, 3, 5), (2,), ()])

@@ -116,6 +116,9 @@ class Expectations:
             return "POL-ORDER-1"
         if not sent.posted:
             return "PUB-1"
+        later = [r for r in sent.sure if r >= sent.regs_at_send and self.regs[r].fn is reg.fn]
+        if sent.retaken_at is not None and later:
+            return "POST-4"  # registered after the post, before the worker took it: its dispatch includes it
         if sent.context in ("before-start", "after-stop"):
             return "POST-5" if sent.context == "before-start" else "POST-6"
         if any(s.posted and s.eid < sent.eid and self.inline_failed(s) for s in self.sent):
@@ -134,6 +137,8 @@ class Expectations:
         related = [r for r in regs if r.event_type == sent.event_type or r.event_type in BASES[sent.event_type]]
         if any(r.removed_at is not None and r.removed_at <= sent.eid for r in related):
             return "EXT-UNSUB-1"
+        if sent.retaken_at is not None and any(r.removed_at is not None for r in related):
+            return "POST-4"  # removed after the post, before the worker took it: its dispatch excludes it
         mixed = mixed_rule(fn)
         if mixed:
             return mixed

@@ -142,7 +142,7 @@ class Model(Expectations):
 
     def new_event(self, event_type: str, posted: bool) -> Sent:
         """A new event of `event_type`, with the registrations that must or may receive it."""
-        sent = Sent(len(self.sent), event_type, posted)
+        sent = Sent(len(self.sent), event_type, posted, regs_at_send=len(self.regs))
         self.take_receivers(sent)
         sent.obj = self.types[event_type](eid=sent.eid)
         self.sent.append(sent)
@@ -273,6 +273,7 @@ class Model(Expectations):
                 if not sent.due:
                     # Buffered while no worker ran: its dispatch starts only now, with the handlers of now.
                     self.take_receivers(sent)
+                    sent.retaken_at = len(self.regs)
                 sent.due = True  # buffered events come out now
 
     async def stop_worker(self, posts: tuple[str, ...] = ()) -> None:
@@ -310,8 +311,14 @@ class Model(Expectations):
             missing = []
         if missing:  # (a delivery may come in just as the wait gives up: then nothing is missing)
             sent, reg, n, got = missing[0]
+            buffered = (
+                f" (buffered until the worker started after {sent.retaken_at} registrations: its dispatch, and "
+                "the handlers it takes, start then, not at post)"
+                if sent.retaken_at is not None
+                else ""
+            )
             self.kit.fail(
-                f"{reg.describe()} is called {n} time(s) for {sent.label}",
+                f"{reg.describe()} is called {n} time(s) for {sent.label}{buffered}",
                 f"{got} call(s) within {self.kit.bound:g} s",
                 rule=self.missing_rule(sent, reg),
             )

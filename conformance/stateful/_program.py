@@ -116,6 +116,11 @@ class Sent:
     """It must be (or have been) dispatched by now: published, or posted while a worker ran."""
     settled: bool = False
     """Its dispatch is over: registrations from now on must not receive it."""
+    regs_at_send: int = 0
+    """The number of registrations when it was published or posted."""
+    retaken_at: int | None = None
+    """For an event a stopped worker buffered: the number of registrations when the worker started, and with it
+    the dispatch (its handlers are those of then, not of the post)."""
 
     @property
     def label(self) -> str:

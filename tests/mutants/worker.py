@@ -447,6 +447,31 @@ class UnboundedBufferBus(alt.EventBus):
             super().admit()
 
 
+class HandlersAtPostBus(alt.EventBus):
+    """An event buffered while no worker runs keeps the handlers registered when it was posted.
+
+    Its dispatch starts only when the worker takes it, so handlers registered in
+    between are skipped and handlers removed in between still run [POST-4; Terms: Dispatch].
+    """
+
+    def post(self, event: Any) -> None:
+        chosen = self.matching(type(event)) if self._worker is None and isinstance(event, alt.Event) else None
+        super().post(event)
+        if chosen is not None:
+            self.__dict__.setdefault("at_post", {})[id(event)] = chosen
+
+    async def dispatch_posted(self, event: Any) -> None:
+        chosen = self.__dict__.setdefault("at_post", {}).pop(id(event), None)
+        if chosen is None:
+            await super().dispatch_posted(event)
+            return
+        chosen = [r for r in chosen if self.claim(r)]
+        self.start_background([r for r in chosen if r.policy is not alt.ExecPolicy.INLINE], event)
+        errors = await self.run_inlines([r for r in chosen if r.policy is alt.ExecPolicy.INLINE], event)
+        for exc in errors:
+            logging.getLogger(__name__).error("a handler of a posted event failed", exc_info=exc)
+
+
 MUTANTS = [
     mutant(
         "post-is-a-coroutine",
@@ -686,5 +711,12 @@ MUTANTS = [
         "no queue size, or 0, means a hidden cap of 1,024 waiting events",
         REFERENCE,
         EventBus=HiddenCapBus,
+    ),
+    mutant(
+        "buffered-event-keeps-handlers-of-post-time",
+        "POST-4",
+        "an event posted while no worker runs is dispatched to the handlers registered when it was posted",
+        ALT,
+        EventBus=HandlersAtPostBus,
     ),
 ]
