@@ -30,11 +30,11 @@ AFTER = (
 BOUND = 0.5
 
 
-def _supervised(impl: str, tmp_path: Path, *args: str) -> tuple[PytestRun, dict[str, Any]]:
-    """`python -m conformance --impl=IMPL` over the selected tests, as a user runs it; its JSON result."""
+def _supervised(impl: str, tmp_path: Path, keyword: str = "") -> tuple[PytestRun, dict[str, Any]]:
+    """`python -m conformance --impl=IMPL` over the selected tests (`-k`), as a user runs it; its JSON result."""
     result = tmp_path / "result.json"
     result.write_text('{"stale": "from an earlier run"}', encoding="utf-8")
-    keyword = " or ".join(n.split("::")[1] for n in (CRASH_FIRST, *AFTER))
+    keyword = keyword or " or ".join(n.split("::")[1] for n in (CRASH_FIRST, *AFTER))
     command = [
         sys.executable,
         "-m",
@@ -49,7 +49,6 @@ def _supervised(impl: str, tmp_path: Path, *args: str) -> tuple[PytestRun, dict[
         "-k",
         keyword,
         f"--conformance-json={result}",
-        *args,
     ]
     env = {"HOSTILE_ONCE": str(tmp_path / "once")}
     started = time.monotonic()
@@ -115,6 +114,21 @@ def test_a_crash_in_a_test_is_charged_to_its_rule_and_the_run_goes_on(impl: str,
     assert "while running " in run.stderr and "receives_each_event[publish]; that test is charged" in run.stderr, (
         run.stderr
     )
+
+
+def test_a_crash_in_the_last_test_still_ends_with_a_complete_result(tmp_path: Path) -> None:
+    run, document = _supervised("tests.hostile:segfault", tmp_path, CRASH_FIRST.split("::")[1] + " and not worker")
+    assert run.returncode == 1, run.output
+    tests = list(_by_test(document).values())
+    assert [(t["rule"], t["verdict"], t["kind"]) for t in tests] == [("PUB-1", "fail", "crash")], tests
+    assert "incomplete" not in document, document
+
+
+def test_a_crash_outside_any_test_ends_the_run_with_incomplete_results(tmp_path: Path) -> None:
+    run, document = _supervised("tests.hostile:exit_at_load", tmp_path)
+    assert run.returncode == 3, run.output
+    assert "died (exit status 3) outside any test" in run.stderr, run.output
+    assert document.get("incomplete") is True and document["tests"] == [], document
 
 
 @pytest.mark.parametrize("impl", ["tests.hostile:exit_3", "tests.hostile:segfault"])

@@ -17,8 +17,10 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     """`tests.hostile.<attr>`: the factory of the hostile bus's adapter."""
-    from .buses import BY_ATTR
+    from .buses import BY_ATTR, exit_at_load
 
+    if name == "exit_at_load":
+        return exit_at_load
     if name in BY_ATTR:
         return BY_ATTR[name].implementation
     raise AttributeError(f"module {__name__!r} has no attribute {name!r} (and no hostile bus of that name)")

@@ -101,6 +101,11 @@ class FastClockPolicyBus(alt.EventBus):
         super().__init__(*args, **kwargs)
 
 
+def exit_at_load() -> Any:
+    """An adapter factory that ends the process with `os._exit(3)` while the kit loads it: before any test."""
+    os._exit(3)
+
+
 HOSTILE: tuple[Mutant, ...] = (
     mutant("exit-0", "PUB-1", "a handler path calls os._exit(0) on one event", ALT, EventBus=Exit0Bus),
     mutant("exit-3", "PUB-1", "a handler path calls os._exit(3) on one event", ALT, EventBus=Exit3Bus),
