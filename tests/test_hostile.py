@@ -178,3 +178,12 @@ def test_the_supervised_runner_and_pytest_give_the_same_results(tmp_path: Path) 
     # The commands differ (a -k selection against node ids); the verdicts must not.
     for key in ("totals", "rules", "tests"):
         assert first[key] == second[key], f"{key} differs:\n{first[key]}\n{second[key]}"
+
+
+def test_a_loop_policy_set_while_the_implementation_loads_is_named(tmp_path: Path) -> None:
+    run, document = _in_process("tests.hostile:policy_at_load", tmp_path)
+    assert run.returncode == 0, run.output
+    assert all(t["verdict"] == "pass" for t in document["tests"]) and len(document["tests"]) == 5, document
+    assert "loading --impl=tests.hostile:policy_at_load: the implementation replaced the global" in run.stdout, (
+        run.output
+    )

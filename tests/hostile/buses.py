@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import importlib
 import os
 import threading
 import time
@@ -104,6 +105,14 @@ class FastClockPolicyBus(alt.EventBus):
 def exit_at_load() -> Any:
     """An adapter factory that ends the process with `os._exit(3)` while the kit loads it: before any test."""
     os._exit(3)
+
+
+def policy_at_load() -> Any:
+    """An adapter factory that installs the fast-clock policy as the kit loads it, then gives the alternative bus."""
+    from conformance.adapter import ModuleAdapter
+
+    asyncio.set_event_loop_policy(FastClockPolicy())
+    return ModuleAdapter(importlib.import_module(ALT), name="policy-at-load")
 
 
 HOSTILE: tuple[Mutant, ...] = (
