@@ -78,12 +78,12 @@ def after_test(before: frozenset[threading.Thread]) -> list[str]:
     if jobs:
         notes.append(
             f"{len(jobs)} job(s) in the event loop's default executor were still running after teardown "
-            f"(threads {', '.join(jobs)}); they would keep the process from exiting"
+            f"and a wait of 4 bounds (threads {', '.join(jobs)}); such jobs would keep the process from exiting"
         )
     if threads:
         notes.append(
             f"{len(threads)} non-daemon thread(s) the implementation started were still running after teardown "
-            f"({', '.join(threads)}); they would keep the process from exiting"
+            f"({', '.join(threads)}); such threads would keep the process from exiting"
         )
     return notes
 

@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ._journal import CARRY_ENV, JOURNAL_ENV
 
 
@@ -63,11 +65,17 @@ def supervise(args: list[str]) -> int:
             env = {**os.environ, JOURNAL_ENV: str(journal), CARRY_ENV: str(carry)}
             command = [sys.executable, "-m", "pytest", "-pconformance._journal", "--pyargs", "conformance.suite", *args]
             sys.stdout.flush()
-            returncode = subprocess.call(command, env=env)
+            try:
+                returncode = subprocess.call(command, env=env)
+            except KeyboardInterrupt:  # the child, in our process group, got it too, and was killed
+                print("\nconformance: interrupted", file=sys.stderr)
+                return int(pytest.ExitCode.INTERRUPTED)
             entries = read_journal(journal)
             if any("finished" in e for e in entries):
                 # A crash replayed as a failure already makes pytest's status 1.
                 return returncode
+            if returncode == -signal.SIGINT:
+                return int(pytest.ExitCode.INTERRUPTED)
             how = describe_status(returncode)
             reports: dict[str, list[dict[str, Any]]] = {}
             started: list[str] = []

@@ -86,6 +86,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_RESULTS_KEY] = []
     config.pluginmanager.register(_Collector(config), "event-bus-conformance-results")
+    # A run that dies leaves result files saying so; a dead pytest-xdist worker's test keeps its rule.
+    from . import _crashes, _incomplete
+
+    config.pluginmanager.register(_incomplete, "event-bus-conformance-incomplete")
+    config.pluginmanager.register(_crashes, "event-bus-conformance-crashes")
 
 
 def _implementation(config: pytest.Config) -> Implementation:

@@ -162,9 +162,10 @@ def _close_loop(loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Th
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(asyncio.wait(left, timeout=bound))
         loop.run_until_complete(loop.shutdown_asyncgens())
-        # A thread-pool handler may still be finishing: it gets the bound, not for ever
-        # (`loop.shutdown_default_executor()` would wait for a job that never ends).
-        shut_executor(executor, bound)
+        # A thread-pool handler may still be finishing: it gets a bound, not for ever
+        # (`loop.shutdown_default_executor()` would wait for a job that never ends). The kit's own
+        # gates wait up to 3 bounds, so a test's handler still waiting on one is not a leftover.
+        shut_executor(executor, 4 * bound)
     except (asyncio.TimeoutError, RuntimeError):
         pass
     finally:

@@ -17,8 +17,11 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     """`tests.hostile.<attr>`: the factory of the hostile bus's adapter."""
-    from .buses import BY_ATTR
+    from .buses import BY_ATTR, exit_at_load, policy_at_load
 
+    factories = {"exit_at_load": exit_at_load, "policy_at_load": policy_at_load}
+    if name in factories:
+        return factories[name]
     if name in BY_ATTR:
         return BY_ATTR[name].implementation
     raise AttributeError(f"module {__name__!r} has no attribute {name!r} (and no hostile bus of that name)")
