@@ -304,9 +304,16 @@ class Observations:
 class ObservedRecorder(Recorder):
     """The kit's recorder: it tells the test's observations what each handler it makes is."""
 
-    def every_kind(self, prefix: str = "", *, sync: bool = True, is_async: bool = True) -> list[HandlerKind]:
+    def every_kind(
+        self,
+        prefix: str = "",
+        *,
+        sync: bool = True,
+        is_async: bool = True,
+        then: Callable[[str, Any], None] | None = None,
+    ) -> list[HandlerKind]:
         """`Recorder.every_kind`, each handler noted with its kind."""
-        kinds = super().every_kind(prefix, sync=sync, is_async=is_async)
+        kinds = super().every_kind(prefix, sync=sync, is_async=is_async, then=then)
         for k in kinds:
             self.kit.observed.note_handler(k.fn, kind=k.kind)
         return kinds

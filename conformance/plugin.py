@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from . import _leftovers
 from ._bounded import bound_report
 from ._completeness import present_undeclared
-from . import _leftovers
 from ._loops import POLICY
 from ._results import judge, result_of
 from ._terminal import claims_lines, summary_lines, teststatus

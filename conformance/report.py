@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-
 from ._bounded import markdown
 from ._completeness import LACKS, ProfileCompleteness, completeness
 from .capabilities import CAPABILITIES
