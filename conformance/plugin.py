@@ -17,7 +17,7 @@ import pytest
 from ._results import judge, result_of
 from .adapter import Implementation
 from .capabilities import CAPABILITIES, DERIVED
-from .expectations import Expectation, ExpectationError, default_path, load, select
+from .expectations import Expectation, ExpectationError, current_mode, default_path, load, select
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .report import RunInfo, TestResult, count_verdicts, render_json, render_report, reproducing_command, rule_verdicts
@@ -164,7 +164,7 @@ def test_key(item: pytest.Item) -> str:
 
 
 def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expectation]:
-    """The entries of the expectation file that apply to this implementation's version and loop."""
+    """The entries of the expectation file that apply to this implementation's version, loop and mode."""
     chosen = config.getoption("expectations")
     if chosen == "none":
         return {}
@@ -173,7 +173,7 @@ def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expe
         return {}
     try:
         entries = load(path, implementation=impl.name)
-        applying = select(entries, impl.version, config.getoption("loop"))
+        applying = select(entries, impl.version, config.getoption("loop"), current_mode())
     except ExpectationError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_EXPECTATIONS_PATH_KEY] = str(path)

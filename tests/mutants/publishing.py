@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import inspect
 from typing import Any
 
@@ -103,6 +104,15 @@ class DownwardBus(alt.EventBus):
                 for r in regs
             ]
         return sorted(found, key=lambda r: (-r.priority, r.seq))
+
+
+class PartialSkippingBus(alt.EventBus):
+    """`subscribe` quietly ignores `functools.partial` handlers (it wanted a `__name__` to file them under)."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        if isinstance(fn, functools.partial):
+            return
+        super().subscribe(event_type, fn, **options)
 
 
 class TwiceUpwardBus(alt.EventBus):
@@ -284,6 +294,13 @@ MUTANTS = [
         "coroutine is never awaited",
         ALT,
         EventBus=CoroutineFunctionOnlyBus,
+    ),
+    mutant(
+        "partial-handlers-skipped",
+        "PUB-1",
+        "subscribe silently ignores functools.partial handlers",
+        ALT,
+        EventBus=PartialSkippingBus,
     ),
     mutant(
         "equal-event-skipped",
