@@ -71,6 +71,8 @@ class Kit(Checks):
         self._buses: list[Any] = []
         self._containers: list[Any] = []
         self._threads: list[threading.Thread] = []
+        self._labels: dict[threading.Thread, str] = {}
+        """What each of `_threads` is for, for messages: the threads themselves carry Python's default names."""
         self._thread_errors: list[tuple[str, BaseException]] = []
         self._logs = LogCapture()
         self.required: set[str] = set()
@@ -294,16 +296,18 @@ class Kit(Checks):
             try:
                 target()
             except BaseException as exc:  # handed to the test's thread
-                self._thread_errors.append((threading.current_thread().name, exc))
+                self._thread_errors.append((name, exc))
 
-        t = threading.Thread(target=run, name=f"conformance-{name}", daemon=True)
+        # No name of the kit's: a bus must have nothing to tell it is under test (Python's default name).
+        t = threading.Thread(target=run, daemon=True)
+        self._labels[t] = name
         self._threads.append(t)
         t.start()
         return t
 
     async def join(self, thread: threading.Thread, what: str) -> None:
         """Wait, without blocking the loop, until `thread` ends; fail naming `what` if it does not."""
-        done = self.gate(f"thread {thread.name} ended")
+        done = self.gate(f"thread {self._labels.get(thread, thread.name)} ended")
 
         def watch() -> None:
             thread.join(self.wait_bound)
@@ -390,7 +394,7 @@ class Kit(Checks):
         for t in self._threads:
             t.join(self.bound)
             if t.is_alive():
-                problems.append(f"thread {t.name} still running")
+                problems.append(f"thread {self._labels.get(t, t.name)} still running")
         logging.getLogger().removeHandler(self._logs)
         return problems
 
