@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ._results import judge, result_of
+from ._selection import OPTION_HELP, Selection, SelectionError, parse
 from .adapter import Implementation
 from .capabilities import CAPABILITIES, DERIVED
 from .expectations import Expectation, ExpectationError, current_mode, default_path, load, select
@@ -46,6 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated profiles to test instead of those the implementation claims "
         f"(from {', '.join(PROFILES)})",
     )
+    group.addoption("--rules", metavar="LIST", help=OPTION_HELP)
     group.addoption("--loop", choices=LOOPS, default="asyncio", help="event loop to run the tests on")
     group.addoption(
         "--expectations",
@@ -130,8 +132,25 @@ def rule_of(item: pytest.Item) -> Rule | None:
     return found[0] if found else None
 
 
+def _selection(config: pytest.Config) -> Selection | None:
+    """The rules `--rules` limits the run to, or None for every rule."""
+    value = config.getoption("rules")
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests of profiles the implementation does not claim."""
+    """Keep only the selected rules' tests (`--rules`); skip tests of profiles the implementation does not claim."""
+    selection = _selection(config)
+    if selection is not None:
+        dropped = [i for i in items if rule_of(i) is not None and not selection.selects(r.id for r in rules_of(i))]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if i not in set(dropped)]
     rule_items = [(item, rule) for item in items if (rule := rule_of(item)) is not None]
     if not rule_items:
         return
@@ -337,6 +356,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         f"{len(verdicts)} rules checked: {counts['pass']} pass, {counts['fail']} fail, "
         f"{counts['xfail']} expected to fail, {counts['unsupported']} unsupported, {counts['skip']} skipped"
     )
+    selection = _selection(config)
+    if selection is not None:
+        tr.write_line(selection.describe(), yellow=True)
     for rule_id, verdict in verdicts.items():
         if verdict == "fail":
             tr.write_line(f"  FAIL  {RULES[rule_id]}", red=True)
@@ -352,6 +374,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         bound=config.getoption("bound"),
         command=reproducing_command(config.invocation_params.args),
         capabilities=None if impl.capabilities >= _ALL_BUT_CONTAINER else sorted(impl.capabilities),
+        selection=selection,
     )
     for option, render in (("conformance_report", render_report), ("conformance_json", render_json)):
         target = config.getoption(option)
