@@ -29,7 +29,7 @@ class StepTimeout(Exception):
 class LiveLoop:
     """An event loop running on a thread of its own, bound to `kit`, for the life of one program."""
 
-    def __init__(self, kit: Kit, new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
+    def __init__(self, kit: Kit, new_loop: Callable[[], asyncio.AbstractEventLoop], name: str) -> None:
         self.kit = kit
         self.loop = new_loop()
         self._ready = threading.Event()
@@ -38,7 +38,7 @@ class LiveLoop:
         self.thread = threading.Thread(target=self._main, daemon=True)
         self.thread.start()
         if not self._ready.wait(kit.bound):
-            raise RuntimeError(f"the event loop's thread did not start within {kit.bound:g} s")
+            raise RuntimeError(f"the {name} event loop's thread did not start within {kit.bound:g} s")
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)

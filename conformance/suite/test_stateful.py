@@ -145,7 +145,7 @@ def _machine(run: Run) -> type[RuleBasedStateMachine]:
             self.kit = Kit(run.implementation, RULES["PUB-1"], bound=self.bound)
             self.model = Model(self.kit, extended)
             self.broken = False
-            self.live = LiveLoop(self.kit, run.new_loop)
+            self.live = LiveLoop(self.kit, run.new_loop, "stateful")
             self.act("EVT-1", "a new bus is made", self.model.open)
 
         def act(self, rule_id: str, what: str, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
