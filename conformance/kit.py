@@ -71,8 +71,6 @@ class Kit(Checks):
         self._buses: list[Any] = []
         self._containers: list[Any] = []
         self._threads: list[threading.Thread] = []
-        self._labels: dict[threading.Thread, str] = {}
-        """What each of `_threads` is for, for messages: the threads themselves carry Python's default names."""
         self._thread_errors: list[tuple[str, BaseException]] = []
         self._logs = LogCapture()
         self.required: set[str] = set()
@@ -296,18 +294,19 @@ class Kit(Checks):
             try:
                 target()
             except BaseException as exc:  # handed to the test's thread
-                self._thread_errors.append((name, exc))
+                self._thread_errors.append((threading.current_thread().name, exc))
 
-        # No name of the kit's: a bus must have nothing to tell it is under test (Python's default name).
-        t = threading.Thread(target=run, daemon=True)
-        self._labels[t] = name
+        # Named as an application would name it (`name`: "producer-1", "caller"): no rule ID, nothing of
+        # the kit's, so a bus has nothing to tell it is under test; and no counter, so messages that
+        # quote it read the same in every run.
+        t = threading.Thread(target=run, name=name, daemon=True)
         self._threads.append(t)
         t.start()
         return t
 
     async def join(self, thread: threading.Thread, what: str) -> None:
         """Wait, without blocking the loop, until `thread` ends; fail naming `what` if it does not."""
-        done = self.gate(f"thread {self._labels.get(thread, thread.name)} ended")
+        done = self.gate(f"thread {thread.name} ended")
 
         def watch() -> None:
             thread.join(self.wait_bound)
@@ -394,7 +393,7 @@ class Kit(Checks):
         for t in self._threads:
             t.join(self.bound)
             if t.is_alive():
-                problems.append(f"thread {self._labels.get(t, t.name)} still running")
+                problems.append(f"thread {t.name} still running")
         logging.getLogger().removeHandler(self._logs)
         return problems
 

@@ -19,6 +19,8 @@ from .kit import Kit, RuleViolation, describe
 
 LOOPS = ("asyncio", "uvloop")
 """The event loops `--loop` accepts."""
+LOOP_THREAD = "event-loop"
+"""The name of the thread a test's event loop runs on (the stateful test's live loop too)."""
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -78,8 +80,8 @@ def run_test(
             finally:
                 asyncio.set_event_loop(None)
 
-    # Python's default thread name: neither the rule nor the kit shows to the bus under test.
-    thread = threading.Thread(target=main, daemon=True)
+    # A plain, fixed name: neither the rule nor the kit shows to the bus under test.
+    thread = threading.Thread(target=main, name=LOOP_THREAD, daemon=True)
     thread.start()
     thread.join(hard_bound + 4 * kit.bound)
     if thread.is_alive() and state.body_done:

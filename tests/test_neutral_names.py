@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from conformance.rules import RULES
+from conformance.runner import LOOP_THREAD
 from tests.name_spy import LOG_VARIABLE
 from tests.pytest_run import run_pytest
 
@@ -58,7 +59,9 @@ def test_a_bus_sees_no_rule_id_and_no_name_of_the_kit(tmp_path: Path) -> None:
     # kit's event classes and the modules it generates for a container.
     calls = {note["call"] for note in notes}
     assert {"subscribe", "publish", "post", "start_worker", "init"} <= calls, f"the spy noted only {sorted(calls)}"
-    assert len(seen["thread"]) >= 3, f"expected the loop's thread, a producer thread and more; saw {seen['thread']}"
+    assert LOOP_THREAD in seen["thread"] and len(seen["thread"]) >= 2, (
+        f"expected the loop's thread and a helper thread of the kit; saw {seen['thread']}"
+    )
     assert seen.get("scanned module"), "the container test scanned no module"
     telling = {
         f"{what} {name!r}: {', '.join(found)}"
