@@ -29,7 +29,12 @@ ANY_VERSION = "*"
 
 TOP_LEVEL_KEYS = ("implementation", "expected")
 REQUIRED_KEYS = ("test", "rule", "kind", "versions", "observed")
-OPTIONAL_KEYS = ("loop",)
+MATCH_KEYS = ("match", "match_re")
+"""What the entry expects to see in the kit's observation; an entry has one of them or both."""
+OPTIONAL_KEYS = (*MATCH_KEYS, "loop", "mode")
+MODES = ("default", "random")
+"""How the stateful test draws its programs: the same ones every run, or new ones
+(`CONFORMANCE_STATEFUL_RANDOM=1`)."""
 _OUTCOMES = r"(?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)"
 _ENTRY_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:expected|\"expected\"|'expected')[ \t]*\]\]", re.MULTILINE)
 
@@ -41,9 +46,13 @@ class Entry(TypedDict):
     rule: str
     rules: tuple[str, ...]
     kind: str
+    kinds: tuple[str, ...]
     versions: tuple[str, ...]
     observed: str
+    match: str
+    match_re: str
     loop: str | None
+    mode: str | None
     where: str
 
 
@@ -171,14 +180,15 @@ class _Checker:
             raw_entries = []
         lines = self._entry_lines(len(raw_entries))
         entries: list[Entry] = []
-        seen: dict[tuple[str, frozenset[str], str | None], str] = {}
+        seen: dict[tuple[str, frozenset[str], str | None, str | None], str] = {}
         for index, raw in enumerate(raw_entries, start=1):
             entry = self._entry(raw, index, lines[index - 1] if lines else None)
             if entry is None:
                 continue
-            key = (entry["test"], frozenset(entry["versions"]), entry["loop"])
+            key = (entry["test"], frozenset(entry["versions"]), entry["loop"], entry["mode"])
             if key in seen:
                 on = f" on {entry['loop']}" if entry["loop"] else ""
+                on += f" in {entry['mode']} mode" if entry["mode"] else ""
                 self._problem(
                     f"{entry['where']}: {entry['test']} is listed twice for versions "
                     f"{' or '.join(entry['versions'])}{on}, here and at {seen[key]}; fix: remove one of them"
@@ -236,12 +246,19 @@ class _Checker:
             if key not in allowed:
                 problem(
                     f"unknown key {key!r}{_did_you_mean(key, allowed)}; "
-                    f"fix: an entry has the keys {', '.join(allowed)} (loop is optional)"
+                    f"fix: an entry has the keys {', '.join(allowed)} (match or match_re, or both; loop and mode "
+                    "are optional)"
                 )
         missing = [k for k in REQUIRED_KEYS if k not in raw]
         if missing:
             problem(f"missing {', '.join(missing)}; fix: add {' and '.join(f'{k} = ...' for k in missing)}")
-        for key in ("test", "kind", "observed", "loop"):
+        if not any(k in raw for k in MATCH_KEYS):
+            problem(
+                'says nothing it expects to see; fix: add match = "...", a piece of the observed text the kit '
+                "reports for this failure (its `observed` in the report or the JSON result), or match_re = "
+                '"...", a regular expression searched in it, so that only that failure is excused'
+            )
+        for key in ("test", "observed", "match", "match_re", "loop", "mode"):
             if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
                 problem(f"{key} is {_show(raw[key])}; fix: write it as a non-empty string: {key} = {_EXAMPLES[key]}")
         rule = raw.get("rule")
@@ -259,9 +276,23 @@ class _Checker:
         test = self._test(raw.get("test"), problem)
         for one in rules or ((rule,) if isinstance(rule, str) and rule.strip() else ()):
             self._rule(one, test, problem)
-        kind = raw.get("kind")
-        if isinstance(kind, str) and kind.strip() and kind not in KINDS:
-            problem(f"kind {kind!r} is not a kind of failure; fix: kind must be one of {', '.join(KINDS)}")
+        kinds = self._kinds(raw.get("kind"), problem) if "kind" in raw else ()
+        match_re = raw.get("match_re")
+        if isinstance(match_re, str) and match_re.strip():
+            try:
+                re.compile(match_re)
+            except re.error as exc:
+                problem(
+                    f"match_re {match_re!r} is not a regular expression ({exc}); fix: correct it (Python `re` "
+                    "syntax; in TOML write it as a literal string, 'like this', so backslashes stay), or use "
+                    'match = "..." for plain text'
+                )
+        mode = raw.get("mode")
+        if isinstance(mode, str) and mode.strip() and mode not in MODES:
+            problem(
+                f"mode {mode!r} is not a mode of the kit; fix: mode must be {' or '.join(map(repr, MODES))} "
+                "(random: CONFORMANCE_STATEFUL_RANDOM=1), or leave it out for both"
+            )
         loop = raw.get("loop")
         if isinstance(loop, str) and loop.strip() and loop not in LOOPS:
             problem(
@@ -270,18 +301,44 @@ class _Checker:
             )
         versions = self._versions(raw.get("versions"), problem) if "versions" in raw else None
 
-        if len(self.problems) > before or test is None or versions is None:
+        if len(self.problems) > before or test is None or versions is None or not kinds:
             return None
         return Entry(
             test=test,
             rule=str(rule),
             rules=rules,
-            kind=str(kind),
+            kind=kinds[0],
+            kinds=kinds if len(kinds) > 1 else (),
             versions=versions,
             observed=str(raw["observed"]),
+            match=str(raw.get("match", "")),
+            match_re=str(raw.get("match_re", "")),
             loop=loop if isinstance(loop, str) else None,
+            mode=mode if isinstance(mode, str) else None,
             where=where,
         )
+
+    def _kinds(self, value: Any, problem: Callable[[str], None]) -> tuple[str, ...]:
+        """The kinds of failure `value` names (a string or an array of them); () after a problem."""
+        example = f'kind = "{KINDS[0]}", or an array of the kinds it may fail as: kind = ["assertion", "hang"]'
+        if isinstance(value, str) and value.strip():
+            kinds = [value]
+        elif isinstance(value, list) and value and all(isinstance(k, str) and k.strip() for k in value):
+            kinds = list(value)
+        else:
+            problem(f"kind is {_show(value)}; fix: write it as a non-empty string or array of them: {example}")
+            return ()
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            problem(
+                f"kind {' and '.join(map(repr, unknown))} is not a kind of failure; "
+                f"fix: kind must be one of {', '.join(KINDS)} (or an array of them)"
+            )
+            return ()
+        if len(set(kinds)) < len(kinds):
+            problem(f"kind {kinds!r} names a kind twice; fix: name each kind once")
+            return ()
+        return tuple(kinds)
 
     def _test(self, text: Any, problem: Callable[[str], None]) -> str | None:
         if not isinstance(text, str) or not text.strip():
@@ -361,6 +418,9 @@ _EXAMPLES = {
     "rule": '"PUB-1"',
     "kind": f'"{KINDS[0]}"',
     "observed": '"what the implementation does instead"',
+    "match": '"a piece of the observed text"',
+    "match_re": "'a regular expression'",
+    "mode": f'"{MODES[0]}"',
     "loop": f'"{LOOPS[0]}"',
 }
 

@@ -121,7 +121,8 @@ class ModuleAdapter(BusAdapter):
             groups.setdefault(cls.__module__, []).append(cls)
         scanned: list[types.ModuleType] = []
         for classes in groups.values():
-            module = types.ModuleType(f"_conformance_components_{next(_module_ids)}")
+            # A name an application could have: nothing tells the bus (or its container) it is under test.
+            module = types.ModuleType(f"app_components_{next(_module_ids)}")
             for cls in classes:
                 cls.__module__ = module.__name__
                 marked = self.package.component(lazy=True)(cls) if cls in lazy else self.package.component(cls)

@@ -49,7 +49,7 @@ def judge(
         notes = "".join(f"\n{note}" for note in getattr(violation, "__notes__", ()))
         report.longrepr = f"{path}:{(line or 0) + 1}: {item.name}\n{violation}{notes}"
     if report.when == "call" and expectation is not None:
-        _apply(report, rule, kind, key, expectation, expectations_path)
+        _apply(report, rule, kind, account(violation), key, expectation, expectations_path)
     if report.failed:
         report.sections.append(("conformance rule", f"{rule}\n{statement(rule.id) or 'See SPEC.md.'}"))
     if not (report.when == "call" or (report.when == "setup" and not report.passed)):
@@ -69,8 +69,8 @@ def judge(
         observed = str(violation.msg)
     if unexpected_pass and expectation is not None:
         observed = (
-            f"unexpected pass: the test passed, but the expectation file lists it as a {expectation.kind} "
-            f"failure of {expectation.rule}"
+            f"unexpected pass: the test passed, but the expectation file lists it as a "
+            f"{' or '.join(expectation.any_kind)} failure of {' or '.join(expectation.any_rule)}"
         )
     result = TestResult(
         test=key,
@@ -95,24 +95,61 @@ def result_of(report: pytest.TestReport) -> TestResult | None:
 
 
 def _apply(
-    report: pytest.TestReport, rule: Rule, kind: FailureKind, key: str, expectation: Expectation, path: str
+    report: pytest.TestReport,
+    rule: Rule,
+    kind: FailureKind,
+    observed: str,
+    key: str,
+    expectation: Expectation,
+    path: str,
 ) -> None:
-    if report.failed and kind == expectation.kind and rule.id in expectation.any_rule:
-        report.outcome = "skipped"
-        report.wasxfail = f"{rule.id}: {expectation.observed}"
+    """Excuse a failure only when its kind, rule and observation are the ones the entry describes."""
+    listed = f"listed as an expected {' or '.join(expectation.any_kind)} failure of {' or '.join(expectation.any_rule)}"
+    if report.failed and kind in expectation.any_kind and rule.id in expectation.any_rule:
+        if expectation.sees(observed):
+            report.outcome = "skipped"
+            report.wasxfail = f"{rule.id}: {expectation.observed}"
+            return
+        # The right rule and kind, but another failure: an entry excuses only what it describes.
+        report.sections.append(
+            (
+                "expectation",
+                f"{listed} ({expectation.where or path}), but the failure is not the one it describes:\n"
+                f"  expected to see: {expectation.expected_to_see}\n"
+                f"  observed:        {observed or '(nothing)'}\n"
+                "update the expectation file if the behaviour really changed",
+            )
+        )
     elif report.failed:
         report.sections.append(
             (
                 "expectation",
-                f"listed as an expected {expectation.kind} failure of {' or '.join(expectation.any_rule)}, "
-                f"but it failed as {kind} of {rule.id}: update the expectation file if the behaviour really changed",
+                f"{listed}, but it failed as {kind} of {rule.id}: update the expectation file if the behaviour "
+                "really changed",
             )
         )
     elif report.passed:
         report.outcome = "failed"
         report.longrepr = (
-            f"unexpected pass: {key} now conforms to {expectation.rule}; remove it from the expectations ({path})"
+            f"unexpected pass: {key} now conforms to {' and '.join(expectation.any_rule)}; "
+            f"remove it from the expectations ({path})"
         )
+
+
+def account(violation: BaseException | None) -> str:
+    """The kit's account of a failure, which an expectation entry's `match`/`match_re` must find.
+
+    `expected: ... observed: ...` for a failure the kit's checks caught (for a hang the
+    expected part names the call that did not return), `observed: raised Type('message')`
+    for anything else, on one line.
+    """
+    if violation is None:
+        return ""
+    if isinstance(violation, RuleViolation):
+        text = f"expected: {violation.expected} observed: {violation.observed}"
+    else:
+        text = f"observed: {_observed(violation)}"
+    return " ".join(text.split())
 
 
 def _observed(violation: BaseException | None) -> str:

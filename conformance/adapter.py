@@ -38,6 +38,8 @@ __all__ = [
 
 PolicyName = Literal["INLINE", "TASK", "THREADPOOL"]
 
+EVENTS_MODULE = "app.events"
+"""The `__module__` of an event class the kit makes without naming a module: an application's name, not the kit's."""
 ERROR_NAMES = ("EventBusError", "EventBusClosedError", "EventBusQueueFullError", "EventBusHandlerError")
 """The exception classes the extended profile names (EXT-ERR-1)."""
 
@@ -248,7 +250,7 @@ class BusAdapter:
         them by position). Not `frozen`, instances with fields are equal by value
         and unhashable; `frozen`, they are immutable and hashable. `namespace`
         adds methods (the kit passes `__eq__`, `__hash__` and `__repr__` for
-        events that all compare equal), `module` sets `__module__`: two classes
+        events that all compare equal), `module` sets `__module__` (default `EVENTS_MODULE`): two classes
         of one name in two modules are two event types. The default is a
         dataclass when there are fields, a plain subclass otherwise; a bus whose
         events are, say, pydantic models overrides this.
@@ -259,8 +261,9 @@ class BusAdapter:
             cls = dataclasses.make_dataclass(name, list(fields), bases=(parent,), frozen=frozen, namespace=extra)
         else:
             cls = type(name, (parent,), extra)
-        if module is not None:
-            cls.__module__ = module
+        # Without `module`, the class would carry the kit's own module name; an application's
+        # instead, so that nothing tells the bus it is under test.
+        cls.__module__ = module if module is not None else EVENTS_MODULE
         return cls
 
     def policy(self, name: PolicyName) -> Any:

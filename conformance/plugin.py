@@ -19,10 +19,11 @@ from ._bounded import bound_report
 from ._completeness import present_undeclared
 from ._loops import POLICY
 from ._results import judge, result_of
+from ._selection import OPTION_HELP, Selection, SelectionError, parse
 from ._terminal import claims_lines, summary_lines, teststatus
 from .adapter import Implementation
 from .capabilities import CAPABILITIES, DERIVED
-from .expectations import Expectation, ExpectationError, default_path, load, select
+from .expectations import Expectation, ExpectationError, current_mode, default_path, load, select
 from .kit import DEFAULT_BOUND, PATHS, Dispatch, Kit, RuleViolation, describe
 from .loading import ImplementationNotFoundError, load_implementation, registered_names
 from .report import RunInfo, TestResult, render_json, render_report, reproducing_command
@@ -50,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated profiles to test instead of those the implementation claims "
         f"(from {', '.join(PROFILES)})",
     )
+    group.addoption("--rules", metavar="LIST", help=OPTION_HELP)
     group.addoption("--loop", choices=LOOPS, default="asyncio", help="event loop to run the tests on")
     group.addoption(
         "--expectations",
@@ -139,8 +141,25 @@ def rule_of(item: pytest.Item) -> Rule | None:
     return found[0] if found else None
 
 
+def _selection(config: pytest.Config) -> Selection | None:
+    """The rules `--rules` limits the run to, or None for every rule."""
+    value = config.getoption("rules")
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except SelectionError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests of profiles the implementation does not claim."""
+    """Keep only the selected rules' tests (`--rules`); skip tests of profiles the implementation does not claim."""
+    selection = _selection(config)
+    if selection is not None:
+        dropped = [i for i in items if rule_of(i) is not None and not selection.selects(r.id for r in rules_of(i))]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if i not in set(dropped)]
     rule_items = [(item, rule) for item in items if (rule := rule_of(item)) is not None]
     if not rule_items:
         return
@@ -173,7 +192,7 @@ def test_key(item: pytest.Item) -> str:
 
 
 def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expectation]:
-    """The entries of the expectation file that apply to this implementation's version and loop."""
+    """The entries of the expectation file that apply to this implementation's version, loop and mode."""
     chosen = config.getoption("expectations")
     if chosen == "none":
         return {}
@@ -182,7 +201,7 @@ def _expectations(config: pytest.Config, impl: Implementation) -> dict[str, Expe
         return {}
     try:
         entries = load(path, implementation=impl.name)
-        applying = select(entries, impl.version, config.getoption("loop"))
+        applying = select(entries, impl.version, config.getoption("loop"), current_mode())
     except ExpectationError as exc:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[_EXPECTATIONS_PATH_KEY] = str(path)
@@ -215,6 +234,7 @@ def _run_info(config: pytest.Config, impl: Implementation) -> RunInfo:
         command=reproducing_command(config.invocation_params.args),
         capabilities=[c for c in CAPABILITIES if c in impl.capabilities],
         present=present_undeclared(impl),
+        selection=_selection(config),
     )
 
 
@@ -372,6 +392,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     tr.section(f"conformance of {impl.name} {impl.version}")
     for line, markup in summary_lines(run, results):
         tr.write_line(line, **markup)
+    selection = _selection(config)
+    if selection is not None:
+        tr.write_line(selection.describe(), yellow=True)
     for option, render in (("conformance_report", render_report), ("conformance_json", render_json)):
         target = config.getoption(option)
         if target:

@@ -22,6 +22,9 @@ from .kit import Kit, RuleViolation, describe
 
 __all__ = ["LOOPS", "cancel_leftovers", "loop_factory", "run_test"]
 
+LOOP_THREAD = "event-loop"
+"""The name of the thread a test's event loop runs on (the stateful test's live loop too)."""
+
 
 @dataclass
 class _TestState:
@@ -68,7 +71,8 @@ def run_test(
             finally:
                 asyncio.set_event_loop(None)
 
-    thread = threading.Thread(target=main, name=f"conformance-loop[{kit.rule.id}]", daemon=True)
+    # A plain, fixed name: neither the rule nor the kit shows to the bus under test.
+    thread = threading.Thread(target=main, name=LOOP_THREAD, daemon=True)
     thread.start()
     thread.join(hard_bound + 4 * kit.bound)
     if thread.is_alive() and state.body_done:

@@ -26,10 +26,17 @@ HANGING_TEST = "test_publish.py::test_every_kind_of_handler_receives_each_event[
 HANGING_NODE = "conformance/suite/" + HANGING_TEST
 
 
-def entry(test: str = HANGING_TEST, rule: str = "PUB-1", kind: str = "hang", versions: str = ">=0") -> str:
+def entry(
+    test: str = HANGING_TEST,
+    rule: str = "PUB-1",
+    kind: str = '"hang"',
+    versions: str = ">=0",
+    match: str = "observed: still not done",
+    extra: str = "",
+) -> str:
     return (
-        f'[[expected]]\ntest = "{test}"\nrule = "{rule}"\nkind = "{kind}"\n'
-        f'versions = "{versions}"\nobserved = "publish never returns."\n'
+        f'[[expected]]\ntest = "{test}"\nrule = "{rule}"\nkind = {kind}\n'
+        f'versions = "{versions}"\nmatch = "{match}"\nobserved = "publish never returns."\n{extra}'
     )
 
 
@@ -47,7 +54,7 @@ def test_expected_failure_of_the_expected_kind_is_reported_as_xfail(tmp_path: Pa
 
 
 def test_failure_of_another_kind_fails_the_run(tmp_path: Path) -> None:
-    proc = run(tmp_path, "tests.mutants:publish_never_returns", entry(kind="assertion"), HANGING_NODE)
+    proc = run(tmp_path, "tests.mutants:publish_never_returns", entry(kind='"assertion"'), HANGING_NODE)
     assert proc.returncode == 1, proc.stdout
     assert "listed as an expected assertion failure of PUB-1, but it failed as hang of PUB-1" in proc.stdout
 
@@ -115,6 +122,7 @@ VALID = {
     "rule": "PUB-1",
     "kind": "hang",
     "versions": ">=0",
+    "match": "observed: still not done",
     "observed": "publish never returns.",
 }
 
@@ -181,7 +189,32 @@ BAD_AND_GOOD = {
         toml_entry(),
     ),
     "rule of the wrong type": (toml_entry(rule=1), "rule is a number (1)", toml_entry()),
-    "kind of the wrong type": (toml_entry(kind=["hang"]), "kind is a array", toml_entry()),
+    "kind of the wrong type": (toml_entry(kind=1), "kind is a number (1)", toml_entry(kind=["hang"])),
+    "empty kind array": (toml_entry(kind=[]), "kind is a array ([])", toml_entry(kind=["hang", "assertion"])),
+    "unknown kind in an array": (
+        toml_entry(kind=["hang", "flaky"]),
+        "kind 'flaky' is not a kind of failure; fix: kind must be one of assertion, hang, crash (or an array of them)",
+        toml_entry(kind=["hang", "crash"]),
+    ),
+    "kind named twice": (toml_entry(kind=["hang", "hang"]), "names a kind twice", toml_entry(kind=["hang"])),
+    "nothing expected to see": (
+        toml_entry(match=None),
+        "says nothing it expects to see; fix: add match = ",
+        toml_entry(match=None, match_re="still not done after [0-9.]+ s"),
+    ),
+    "empty match": (toml_entry(match=""), "match is an empty string", toml_entry(match="still not done")),
+    "match of the wrong type": (toml_entry(match=["a"]), "match is a array", toml_entry(match="still")),
+    "match_re that is not a regular expression": (
+        toml_entry(match_re="still (not done"),
+        "match_re 'still (not done' is not a regular expression (missing ), unterminated subpattern",
+        toml_entry(match_re="still (not) done"),
+    ),
+    "unknown mode": (
+        toml_entry(mode="randomised"),
+        "mode 'randomised' is not a mode of the kit; fix: mode must be 'default' or 'random'",
+        toml_entry(mode="random"),
+    ),
+    "mode of the wrong type": (toml_entry(mode=True), "mode is a boolean (True)", toml_entry(mode="default")),
     "test of the wrong type": (toml_entry(test=True), "test is a boolean (True)", toml_entry()),
     "empty observed": (toml_entry(observed=""), "observed is an empty string", toml_entry()),
     "loop of the wrong type": (toml_entry(loop=1), "loop is a number (1)", toml_entry(loop="asyncio")),
@@ -299,12 +332,12 @@ def test_an_error_names_the_file_the_line_the_entry_and_its_test(tmp_path: Path)
     error = rejected(tmp_path, text)
     path = tmp_path / "bad.toml"
     assert str(error) == (
-        f"{path}:10: entry 2 (test = {HANGING_NODE!r}): rule 'XYZ-9' is not in SPEC.md; "
+        f"{path}:11: entry 2 (test = {HANGING_NODE!r}): rule 'XYZ-9' is not in SPEC.md; "
         "fix: name the rule the test checks (its rule marker)"
     )
     good = toml_entry() + "\n" + toml_entry(test=HANGING_NODE, versions="<0")
     assert load(write(tmp_path, "# deviations\n\n" + good))[1].where == (
-        f"{tmp_path / 'bus.toml'}:10: entry 2 (test = {HANGING_NODE!r})"
+        f"{tmp_path / 'bus.toml'}:11: entry 2 (test = {HANGING_NODE!r})"
     )
 
 
@@ -317,13 +350,13 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
     assert error.problems[0].startswith(f"{bad}: unknown top-level key or table 'colour'")
     assert error.problems[1].startswith(f"{bad}:2: entry 1 (test = ") and "kind 'flaky'" in error.problems[1]
     assert error.problems[2].startswith(f"{bad}:2: entry 1 (test = ") and "loop 'trio'" in error.problems[2]
-    assert error.problems[3].startswith(f"{bad}:9: entry 2 (test = ") and "rule 'NOPE-1'" in error.problems[3]
+    assert error.problems[3].startswith(f"{bad}:10: entry 2 (test = ") and "rule 'NOPE-1'" in error.problems[3]
     assert load(write(tmp_path, toml_entry(kind="crash", loop="uvloop") + toml_entry(rule="PUB-1", versions="<0")))
 
 
 def test_malformed_toml_is_reported_with_its_line(tmp_path: Path) -> None:
     error = rejected(tmp_path, toml_entry() + "[[expected]\n")
-    assert "is not valid TOML" in str(error) and "line 7" in str(error), str(error)
+    assert "is not valid TOML" in str(error) and "line 8" in str(error), str(error)
     assert load(write(tmp_path, toml_entry()))
 
 
@@ -448,7 +481,7 @@ def test_a_version_that_is_not_pep_440_is_refused() -> None:
 
 def test_two_entries_that_apply_to_one_test_are_refused(tmp_path: Path) -> None:
     entries = load(write(tmp_path, toml_entry(versions=">=2") + toml_entry(versions="<3", kind="assertion")))
-    with pytest.raises(ExpectationError, match=r"bus.toml:7: entry 2 .* is already listed by .*bus.toml:1: entry 1"):
+    with pytest.raises(ExpectationError, match=r"bus.toml:8: entry 2 .* is already listed by .*bus.toml:1: entry 1"):
         select(entries, "2.5", "asyncio")
     assert select(entries, "1.0", "asyncio") == {HANGING_TEST: entries[1]}
     assert select(entries, "3.0", "asyncio") == {HANGING_TEST: entries[0]}
@@ -483,7 +516,12 @@ PICO_TEST = "test_publish.py::test_a_handler_registered_twice_is_called_twice[pu
 
 
 def test_a_versions_array_and_a_printed_test_id_work_in_a_run(tmp_path: Path) -> None:
-    text = toml_entry(test=f"conformance/suite/{PICO_TEST} FAILED", kind="assertion", versions=["==2.5.2", ">=3"])
+    text = toml_entry(
+        test=f"conformance/suite/{PICO_TEST} FAILED",
+        kind="assertion",
+        versions=["==2.5.2", ">=3"],
+        match="it received [Num(n=1), Num(n=2)]",
+    )
     proc = run(tmp_path, "pico-ioc", text, f"conformance/suite/{PICO_TEST}")
     assert proc.returncode == 0, proc.output
     assert "1 xfailed" in proc.stdout
@@ -512,7 +550,8 @@ def test_an_implementation_without_a_version_is_refused_not_taken_as_zero(tmp_pa
     entry = (
         'implementation = "pico-ioc"\n[[expected]]\n'
         'test = "test_publish.py::test_a_handler_registered_twice_is_called_twice"\n'
-        'rule = "PUB-1"\nkind = "assertion"\nversions = "{versions}"\nobserved = "ignores the duplicate"\n'
+        'rule = "PUB-1"\nkind = "assertion"\nversions = "{versions}"\nmatch = "it received [Num(n=1), Num(n=2)]"\n'
+        'observed = "ignores the duplicate"\n'
     )
     node = "--pyargs", "conformance.suite.test_publish", "-k", "registered_twice"
     for versions, code in (("==2.5.2", 4), ("*", 0)):
@@ -541,7 +580,8 @@ STATEFUL = "test_stateful.py::test_random_programs_match_the_model"
 def _stateful_entry(rule: str) -> str:
     return (
         f'[[expected]]\ntest = "{STATEFUL}"\nrule = {rule}\nkind = "assertion"\n'
-        'versions = "*"\nobserved = "duplicates collapse, or the order depends on addresses."\n'
+        'versions = "*"\nmatch_re = "call\\\\(s\\\\)|subscription order"\n'
+        'observed = "duplicates collapse, or the order depends on addresses."\n'
     )
 
 
@@ -570,3 +610,129 @@ def test_a_malformed_rule_array_names_the_fix(tmp_path: Path, rule: str, says: s
         load(path)
     path.write_text(_stateful_entry('["PUB-1", "POL-ORDER-1"]'), encoding="utf-8")
     assert load(path)
+
+
+# --- an entry excuses only the failure it describes ------------------------------------------------
+
+PARTIAL_BUS = "tests.mutants:partial_handlers_skipped"
+"""A bus that silently skips `functools.partial` handlers: four tests below fail on it, each its own way."""
+PARTIAL_TESTS = (
+    "test_publish.py::test_every_kind_of_handler_receives_each_event[publish]",
+    "test_publish.py::test_a_handler_registered_twice_is_called_twice[publish]",
+    "test_policies.py::test_task_handlers_run_in_tasks_of_their_own[publish]",
+    "test_policies.py::test_async_handlers_under_threadpool_run_exactly_once[publish]",
+)
+
+
+def _borrowed(source: Path, tests: tuple[str, ...]) -> str:
+    """The entries of the bundled file `source` for `tests`, for any version: texts that describe other faults."""
+    loaded = {e.test: e for e in load(source)}
+    text = ""
+    for test in tests:
+        found = loaded[test.split("[", 1)[0]]
+        match = f"match = {toml_value(found.match)}\n" if found.match else ""
+        match_re = f"match_re = '''{found.match_re}'''\n" if found.match_re else ""
+        text += (
+            f'[[expected]]\ntest = "{test}"\nrule = {toml_value(list(found.any_rule))}\n'
+            f'kind = {toml_value(list(found.any_kind))}\nversions = "*"\n{match}{match_re}'
+            f"observed = {toml_value(found.observed)}\n"
+        )
+    return text
+
+
+def test_entries_describing_other_faults_do_not_hide_a_bus_that_skips_partial_handlers(tmp_path: Path) -> None:
+    """pico-ioc's entries for these four tests (right test, rule and kind) describe its faults, not this bus's."""
+    text = _borrowed(BUNDLED / "pico-ioc.toml", PARTIAL_TESTS)
+    proc = run(tmp_path, PARTIAL_BUS, text, *(f"conformance/suite/{t}" for t in PARTIAL_TESTS))
+    assert proc.returncode == 1, proc.output
+    assert "4 failed" in proc.stdout and "xfailed" not in proc.stdout, proc.stdout
+    # Each failure shows what the entry expected to see beside what the kit observed.
+    assert proc.stdout.count("but the failure is not the one it describes") == 4, proc.stdout
+    assert (
+        "expected to see: the text 'expected: a function handler registered twice for a type is called twice per "
+        "dispatch (once per registration): 4 calls for 2 events observed: it received [Num(n=1), Num(n=2)]'"
+    ) in proc.stdout
+    assert (
+        "observed:        expected: a partial handler registered twice for a type is called twice per dispatch "
+        "(once per registration): 4 calls for 2 events observed: it received []"
+    ) in proc.stdout
+
+
+def test_entries_describing_the_fault_excuse_it(tmp_path: Path) -> None:
+    """The positive control of the test above: entries whose text is this bus's failure excuse all four."""
+    matches = (
+        'match = "expected: the partial handler is called once per dispatch"',
+        "match_re = '''expected: a partial handler registered twice .* observed: it received \\[\\]'''",
+        "match = \"'task async bound method', 'task async callable object'] (a coroutine never awaited?)\"",
+        'match_re = "async-pool async bound method.?, .async-pool async callable object"',
+    )
+    rules = ("PUB-1", "PUB-1", "POL-TASK-1", "POL-MIX-2")
+    text = "".join(
+        f'[[expected]]\ntest = "{test}"\nrule = "{rule}"\nkind = "assertion"\nversions = "*"\n{match}\n'
+        'observed = "subscribe ignores functools.partial handlers."\n'
+        for test, rule, match in zip(PARTIAL_TESTS, rules, matches, strict=True)
+    )
+    proc = run(tmp_path, PARTIAL_BUS, text, *(f"conformance/suite/{t}" for t in PARTIAL_TESTS))
+    assert proc.returncode == 0, proc.output
+    assert "4 xfailed" in proc.stdout, proc.stdout
+
+
+def test_an_entry_may_accept_several_kinds(tmp_path: Path) -> None:
+    hang_or_assertion = entry(kind='["assertion", "hang"]')
+    proc = run(tmp_path, "tests.mutants:publish_never_returns", hang_or_assertion, HANGING_NODE)
+    assert proc.returncode == 0, proc.output
+    assert "1 xfailed" in proc.stdout
+    proc = run(tmp_path, "tests.mutants:publish_never_returns", entry(kind='["assertion", "crash"]'), HANGING_NODE)
+    assert proc.returncode == 1, proc.output
+    assert "listed as an expected assertion or crash failure of PUB-1, but it failed as hang of PUB-1" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("mode", "random", "applies"),
+    [("random", "1", True), ("random", "0", False), ("default", "1", False), ("default", "0", True)],
+)
+def test_an_entry_for_one_mode_applies_in_that_mode_only(tmp_path: Path, mode: str, random: str, applies: bool) -> None:
+    path = tmp_path / "expectations.toml"
+    path.write_text(entry(extra=f'mode = "{mode}"\n'), encoding="utf-8")
+    proc = run_pytest(
+        "--impl=tests.mutants:publish_never_returns",
+        f"--expectations={path}",
+        "--bound=0.5",
+        "-q",
+        HANGING_NODE,
+        env={"CONFORMANCE_STATEFUL_RANDOM": random},
+        timeout=120,
+    )
+    assert proc.returncode == (0 if applies else 1), proc.output
+    assert ("1 xfailed" if applies else "1 failed") in proc.stdout, proc.stdout
+
+
+def test_mode_and_kinds_are_read_and_selected() -> None:
+    hang = Expectation(HANGING_TEST, "PUB-1", "hang", ("*",), "never returns", kinds=("hang", "crash"), mode="random")
+    assert hang.any_kind == ("hang", "crash")
+    assert select([hang], None, "asyncio", "random") == {HANGING_TEST: hang}
+    assert select([hang], None, "asyncio", "default") == {}
+    assert select([hang], None, "asyncio") == {}, "the default mode is 'default'"
+
+
+def test_an_unexpected_pass_names_every_rule_of_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "e.toml"
+    path.write_text(_stateful_entry('["PUB-1", "POL-ORDER-1"]'), encoding="utf-8")
+    proc = run_pytest(
+        "--impl=reference",
+        f"--expectations={path}",
+        "-q",
+        f"conformance/suite/{STATEFUL}",
+        env={"CONFORMANCE_STATEFUL_EXAMPLES": "2"},
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.output
+    assert f"unexpected pass: {STATEFUL} now conforms to PUB-1 and POL-ORDER-1" in proc.stdout, proc.stdout
+
+
+def test_an_observation_is_matched_on_one_line() -> None:
+    one = Expectation(HANGING_TEST, "PUB-1", "hang", ("*",), "why", match="publish returns observed: still")
+    assert one.sees("expected: publish returns\n   observed:  still not done")
+    assert not one.sees("expected: publish returns observed: it raised")
+    both = Expectation(HANGING_TEST, "PUB-1", "hang", ("*",), "why", match="still", match_re=r"after \d+ s")
+    assert both.sees("still not done after 2 s") and not both.sees("still not done")

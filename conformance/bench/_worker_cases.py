@@ -39,7 +39,7 @@ def _producer(
         except BaseException as exc:
             loop.call_soon_threadsafe(_fail, done, exc)
 
-    thread = threading.Thread(target=produce, name="bench producer", daemon=True)
+    thread = threading.Thread(target=produce, daemon=True)  # default name: nothing says "bench"
     thread.start()
     return thread, go
 

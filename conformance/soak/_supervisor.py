@@ -145,7 +145,6 @@ class Soak:
                 target=produce,
                 args=(pid, n, [k * n // (options.restarts + 1) for k in range(1, options.restarts + 1)]),
                 kwargs={"post": bus.post, "make": make, "shared": shared, "go": go},
-                name=f"soak producer {pid}",
                 daemon=True,
             )
             for pid, n in enumerate(counts)
@@ -159,9 +158,7 @@ class Soak:
             thread.start()
         churn = None
         if options.churn:
-            churn = threading.Thread(
-                target=run_churn, args=(impl, bus, event_type, shared), name="soak churn", daemon=True
-            )
+            churn = threading.Thread(target=run_churn, args=(impl, bus, event_type, shared), daemon=True)
             churn.start()
         shared.phase = "posting"
         shared.t0 = t0 = time.perf_counter()

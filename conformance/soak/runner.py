@@ -56,7 +56,7 @@ def run_soak(
         raise UsageError("; ".join(problems))
     shared = Shared(options)
     soak = Soak(impl, options, shared)
-    thread = threading.Thread(target=soak.run, name="soak loop", daemon=True)
+    thread = threading.Thread(target=soak.run, daemon=True)  # default name: nothing says "soak"
     thread.start()
     last_delivered, since = -1, time.monotonic()
     shown = since

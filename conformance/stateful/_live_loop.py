@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..kit import Kit
-from ..runner import cancel_leftovers
+from ..runner import LOOP_THREAD, cancel_leftovers
 
 T = TypeVar("T")
 
@@ -34,10 +34,11 @@ class LiveLoop:
         self.loop = new_loop()
         self._ready = threading.Event()
         self._closed = False
-        self.thread = threading.Thread(target=self._main, name=f"conformance-live-loop[{name}]", daemon=True)
+        # A plain, fixed name: nothing a bus could read as "under test".
+        self.thread = threading.Thread(target=self._main, name=LOOP_THREAD, daemon=True)
         self.thread.start()
         if not self._ready.wait(kit.bound):
-            raise RuntimeError(f"the event loop's thread did not start within {kit.bound:g} s")
+            raise RuntimeError(f"the {name} event loop's thread did not start within {kit.bound:g} s")
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)

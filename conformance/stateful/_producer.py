@@ -30,7 +30,7 @@ class Producer:
     async def post(self, bus: Any, event: Any) -> Exception | None:
         """`bus.post(event)` on the producer thread: what it raised, or None; a hang fails [POST-2]."""
         if self.thread is None:
-            self.thread = self.kit.thread(self._serve, "stateful-producer")
+            self.thread = self.kit.thread(self._serve, "producer")
         done = self.kit.gate("the producer thread's post returned")
         outcome: list[Exception] = []
 

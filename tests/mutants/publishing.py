@@ -107,6 +107,15 @@ class DownwardBus(alt.EventBus):
         return sorted(found, key=lambda r: (-r.priority, r.seq))
 
 
+class PartialSkippingBus(alt.EventBus):
+    """`subscribe` quietly ignores `functools.partial` handlers (it wanted a `__name__` to file them under)."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        if isinstance(fn, functools.partial):
+            return
+        super().subscribe(event_type, fn, **options)
+
+
 class TwiceUpwardBus(alt.EventBus):
     """Base-class handlers are found twice: once walking the MRO, once more by an `isinstance` scan."""
 
@@ -333,6 +342,13 @@ MUTANTS = [
         "coroutine is never awaited",
         ALT,
         EventBus=CoroutineFunctionOnlyBus,
+    ),
+    mutant(
+        "partial-handlers-skipped",
+        "PUB-1",
+        "subscribe silently ignores functools.partial handlers",
+        ALT,
+        EventBus=PartialSkippingBus,
     ),
     mutant(
         "equal-event-skipped",
