@@ -314,18 +314,36 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-@pytest.mark.rule("EXT-UNSUB-1")
+async def _delivers_every_policy_and_kind(kit: Kit, bus: Any, dispatch: Dispatch) -> None:
+    """Positive control: the bus delivers a handler of every policy and kind at all (else PUB-1 fails)."""
+    Probe = kit.numbered_event("Probe", frozen=False)
+    rec = kit.recorder()
+    probes: dict[str, str] = {}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"probe {policy} "):
+            kit.add(bus, Probe, kind.fn, policy=policy)
+            probes[kind.label] = f"{policy} {kind.kind}"
+    await dispatch(bus, Probe(n=0))
+    if not await rec.until(lambda calls: {c.label for c in calls} >= set(probes), "every probe handler ran"):
+        kit.fail(
+            "before the test of unsubscribe, a handler of every policy and kind is delivered an event (PUB-1)",
+            "never called: " + ", ".join(what for label, what in probes.items() if rec.count(label) == 0),
+            rule="PUB-1",
+        )
+
+
+@pytest.mark.rule("EXT-UNSUB-1", "PUB-1")
 @pytest.mark.needs("unsubscribe")
 async def test_unsubscribe_removes_every_registration_of_the_handler(kit: Kit, dispatch: Dispatch) -> None:
     Ping = kit.numbered_event("Ping", frozen=False)
     Pong = kit.numbered_event("Pong", frozen=False)
 
     bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus, dispatch)
     rec = kit.recorder()
     option_sets = _option_sets(kit)
     # Over every policy and handler kind: fn registered twice for Ping (a duplicate, with other options:
-    # priority, once) and once for Pong. Another handler of the same policy and kind stays for Ping: it
-    # shows that the bus delivers that combination at all, so a missing call means something.
+    # priority, once) and once for Pong. Another handler of the same policy and kind stays for Ping.
     gone: dict[str, tuple[str, str, Callable[..., Any]]] = {}  # label -> (policy and kind, options, handler)
     stays: dict[str, str] = {}
     for policy in _policies(kit):
@@ -374,6 +392,44 @@ async def test_unsubscribe_removes_every_registration_of_the_handler(kit: Kit, d
         rec,
         expected,
         "each handler that stays, and fn's registration for Pong, is called exactly once per dispatch",
+    )
+
+
+@pytest.mark.rule("EXT-UNSUB-1", "EXT-DUP-1")
+@pytest.mark.needs("unsubscribe")
+async def test_unsubscribe_removes_the_handler(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.numbered_event("Ping", frozen=False)
+    Pong = kit.numbered_event("Pong", frozen=False)
+
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    gone_sync = rec.sync_handler("gone-sync")
+    gone_async = rec.async_handler("gone-async", _pause)
+    kit.add(bus, Ping, gone_sync)
+    _add(kit, bus, Ping, gone_async, **kit.where_supported(priority=3))
+    kit.add(bus, Ping, rec.sync_handler("stays"))
+    kit.add(bus, Ping, gone_sync)  # a duplicate registration [EXT-DUP-1]
+    kit.add(bus, Ping, gone_async)  # another one, with another priority
+    kit.add(bus, Pong, gone_sync)  # the same function for another type
+    await dispatch(bus, Ping(n=1), Pong(n=1))
+    before = _counts(rec, 1)
+    if before != {"gone-sync": 3, "gone-async": 2, "stays": 1}:
+        kit.fail(
+            "before unsubscribe, every registration is called (gone-sync twice for Ping and once for Pong, "
+            "gone-async twice, stays once)",
+            f"calls per handler: {before}",
+            rule="EXT-DUP-1",
+        )
+    _unsubscribe(kit, bus, Ping, gone_sync, "a sync function registered twice")
+    _unsubscribe(kit, bus, Ping, gone_async, "an async function registered twice")
+    await dispatch(bus, Ping(n=2), Pong(n=2))
+    after = _counts(rec, 2)
+    kit.check(
+        after == {"gone-sync": 1, "stays": 1},
+        "after unsubscribe(Ping, fn), no registration of fn for Ping is called (a sync and an async function, "
+        "each registered twice); the other Ping handler still is, and so is fn's registration for Pong "
+        "(expected: gone-sync once, for Pong; stays once)",
+        f"calls per handler for the second Ping and Pong: {after}",
     )
 
 

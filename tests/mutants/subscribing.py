@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import inspect
+import pkgutil
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +52,39 @@ class ForgetfulWarmupContainer(Container):
 def objects_only_init(modules: Any) -> Container:
     """An `init` that silently skips modules given by dotted name."""
     return Container(scan([m for m in modules if not isinstance(m, str)]))
+
+
+def sys_modules_init(modules: Any) -> Container:
+    """An `init` that looks dotted names up in `sys.modules` only, skipping those nobody imported yet."""
+    found = [sys.modules.get(m) if isinstance(m, str) else m for m in modules]
+    return Container(scan([m for m in found if m is not None]))
+
+
+def top_package_init(modules: Any) -> Container:
+    """An `init` that imports a dotted name with `__import__(name)`, which returns the top-level package."""
+    return Container(scan([__import__(m) if isinstance(m, str) else m for m in modules]))
+
+
+def submodules_only_init(modules: Any) -> Container:
+    """An `init` that, for a package, scans the submodules it can walk and not what the package itself defines."""
+    found: list[types.ModuleType] = []
+    for entry in modules:
+        module = importlib.import_module(entry) if isinstance(entry, str) else entry
+        if hasattr(module, "__path__"):
+            found += [
+                importlib.import_module(info.name)
+                for info in pkgutil.walk_packages(module.__path__, f"{module.__name__}.")
+            ]
+        else:
+            found.append(module)
+    return Container(scan(found))
+
+
+def first_form_init(modules: Any) -> Container:
+    """An `init` that takes every entry the way it takes the first: names, or module objects (the others skipped)."""
+    entries = list(modules)
+    by_name = bool(entries) and isinstance(entries[0], str)
+    return Container(scan([m for m in entries if isinstance(m, str) == by_name]))
 
 
 # -- SUB-1 ---------------------------------------------------------------------------------
@@ -303,6 +340,34 @@ MUTANTS = [
         "init(modules=[...]) scans module objects and silently skips modules given by dotted name",
         ALT,
         init=objects_only_init,
+    ),
+    mutant(
+        "init-finds-names-in-sys-modules-only",
+        "CTR-4",
+        "init looks dotted module names up in sys.modules and silently skips those not imported yet",
+        ALT,
+        init=sys_modules_init,
+    ),
+    mutant(
+        "init-imports-the-top-package",
+        "CTR-4",
+        "init imports a dotted name with __import__(name), which returns the top-level package, not the module",
+        ALT,
+        init=top_package_init,
+    ),
+    mutant(
+        "init-scans-only-a-packages-submodules",
+        "CTR-4",
+        "init scans the submodules of a package (pkgutil.walk_packages), not the components the package defines",
+        ALT,
+        init=submodules_only_init,
+    ),
+    mutant(
+        "init-takes-every-entry-like-the-first",
+        "CTR-4",
+        "init takes all entries as names or all as module objects, as the first one is, and skips the others",
+        ALT,
+        init=first_form_init,
     ),
     mutant(
         "decorator-returns-none",
