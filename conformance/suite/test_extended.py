@@ -68,6 +68,34 @@ def _counts(rec: Recorder, n: int) -> dict[str, int]:
     return counts
 
 
+POLICIES: tuple[PolicyName, ...] = ("INLINE", "TASK", "THREADPOOL")
+"""Every execution policy; a test runs over those the implementation declares (`_policies`)."""
+
+
+def _policies(kit: Kit) -> list[PolicyName]:
+    """INLINE, and TASK and THREADPOOL where the implementation declares them."""
+    return [p for p in POLICIES if p == "INLINE" or kit.supports(p.lower())]
+
+
+def _option_sets(kit: Kit) -> list[dict[str, Any]]:
+    """Registration options to cycle through: none, priority, once, both (those the implementation declares)."""
+    wanted: list[dict[str, Any]] = [{}, {"priority": 5}, {"once": True}, {"priority": -2, "once": True}]
+    found: list[dict[str, Any]] = []
+    for options in wanted:
+        kept = kit.where_supported(**options)
+        if kept not in found:
+            found.append(kept)
+    return found
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` again, as a user writes it at the unsubscribe: a bound method is bound anew (`obj.method`)."""
+    if inspect.ismethod(fn):
+        rebound: Callable[..., Any] = getattr(fn.__self__, fn.__func__.__name__)
+        return rebound
+    return fn
+
+
 async def _hold_worker(kit: Kit, bus: Any, rec: Recorder, release: Gate) -> Any:
     """Subscribe an async INLINE handler that holds the worker on `release` during event 0,
     start the worker, post event 0, and return once its handler has been entered.
@@ -157,6 +185,37 @@ async def test_once_handler_runs_for_the_first_dispatch_only(kit: Kit, dispatch:
         "the once=True handlers run for the first dispatch",
         f"they received event #{[next(i for i, e in enumerate(events) if e is c.event) + 1 for c in firsts]}",
     )
+
+
+@pytest.mark.rule("EXT-ONCE-1")
+@pytest.mark.needs("once")
+async def test_once_holds_for_every_policy_and_kind(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.numbered_event("Ping", frozen=False)
+
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    where: dict[str, str] = {}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"{policy} "):
+            _add(kit, bus, Ping, kind.fn, policy=policy, once=True)
+            where[kind.label] = f"{policy} {kind.kind}"
+    events = [Ping(n=1), Ping(n=1), Ping(n=1)]  # equal events: the second is no "repeat" of the first
+    await dispatch(bus, *events)
+    if not await rec.until(lambda calls: {c.label for c in calls} >= set(where), "every once handler ran"):
+        kit.fail(
+            "each once=True handler (every policy and handler kind) runs for the first dispatch",
+            "never called: " + ", ".join(w for label, w in where.items() if rec.count(label) == 0),
+        )
+    await kit.settle()
+    again = {w: rec.count(label) for label, w in where.items() if rec.count(label) > 1}
+    kit.check(
+        not again,
+        "over three dispatches of equal events, each once=True handler (every policy and handler kind) runs once",
+        f"called more than once: {again}",
+    )
+    late = [where[c.label] for c in rec.calls if c.event is not events[0]]
+    kit.check(not late, "the once=True handlers run for the first dispatch", f"run for a later one: {late}")
+    await kit.exactly_each(rec, dict.fromkeys(where, 1), "each once=True handler runs exactly once")
 
 
 @pytest.mark.rule("EXT-ONCE-1")
@@ -283,35 +342,38 @@ async def test_registering_the_same_bound_method_twice_calls_it_twice(kit: Kit, 
     )
 
 
+@pytest.mark.rule("EXT-DUP-1")
+async def test_every_policy_and_kind_registered_twice_runs_twice(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.numbered_event("Ping", frozen=False)
+
+    bus = kit.new_bus()
+    rec = kit.recorder()
+    where: dict[str, str] = {}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"{policy} "):
+            for _ in range(2):
+                kit.add(bus, Ping, _fresh(kind.fn), policy=policy)  # a bound method: a new binding each time
+            where[kind.label] = f"{policy} {kind.kind}"
+    await dispatch(bus, Ping(n=1), Ping(n=1))
+
+    def all_four(calls: list[Call]) -> bool:  # judged on the snapshot: rec.count would take the recorder's lock
+        return all(sum(1 for c in calls if c.label == label) >= 4 for label in where)
+
+    if not await rec.until(all_four, "every handler ran 4 times"):
+        kit.fail(
+            "each handler registered twice for Ping (every policy and handler kind) is called twice per dispatch: "
+            "4 times over two dispatches of equal events",
+            "called fewer times: "
+            + ", ".join(f"{w}: {rec.count(label)}" for label, w in where.items() if rec.count(label) < 4),
+        )
+    await kit.exactly_each(
+        rec,
+        dict.fromkeys(where, 4),
+        "each handler registered twice (every policy and handler kind) is called exactly twice per dispatch",
+    )
+
+
 # -- §8: unsubscribe -----------------------------------------------------------------------
-
-
-POLICIES: tuple[PolicyName, ...] = ("INLINE", "TASK", "THREADPOOL")
-"""Every execution policy; a test runs over those the implementation declares (`_policies`)."""
-
-
-def _policies(kit: Kit) -> list[PolicyName]:
-    """INLINE, and TASK and THREADPOOL where the implementation declares them."""
-    return [p for p in POLICIES if p == "INLINE" or kit.supports(p.lower())]
-
-
-def _option_sets(kit: Kit) -> list[dict[str, Any]]:
-    """Registration options to cycle through: none, priority, once, both (those the implementation declares)."""
-    wanted: list[dict[str, Any]] = [{}, {"priority": 5}, {"once": True}, {"priority": -2, "once": True}]
-    found: list[dict[str, Any]] = []
-    for options in wanted:
-        kept = kit.where_supported(**options)
-        if kept not in found:
-            found.append(kept)
-    return found
-
-
-def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` again, as a user writes it at the unsubscribe: a bound method is bound anew (`obj.method`)."""
-    if inspect.ismethod(fn):
-        rebound: Callable[..., Any] = getattr(fn.__self__, fn.__func__.__name__)
-        return rebound
-    return fn
 
 
 async def _delivers_every_policy_and_kind(kit: Kit, bus: Any, dispatch: Dispatch) -> None:
@@ -762,7 +824,7 @@ async def test_aclose_lets_go_of_the_subscribed_handlers(kit: Kit) -> None:
 
 
 def _subscribe_unreferenced(kit: Kit, bus: Any, event_type: Any, rec: Recorder) -> list[tuple[str, Any]]:
-    """Subscribe handlers of several kinds that only the bus references; weak references to them."""
+    """Subscribe handlers of several kinds, under every policy, that only the bus references; weak references."""
 
     class Listener:
         def on_event(self, event: Any) -> None:
@@ -798,8 +860,12 @@ def _subscribe_unreferenced(kit: Kit, bus: Any, event_type: Any, rec: Recorder) 
         ("a function", function, function),
         ("a functools.partial", partial, partial),
     ]
-    for _, _, fn in handlers:
-        kit.add(bus, event_type, fn)
+    # Each one under every policy, with the options cycling (none, priority, once, both): a bus that keeps
+    # background or once registrations in lists of their own must clear those too.
+    option_sets = _option_sets(kit)
+    for i, (_, _, fn) in enumerate(handlers):
+        for j, policy in enumerate(_policies(kit)):
+            _add(kit, bus, event_type, fn, policy=policy, **option_sets[(i + j) % len(option_sets)])
     return [(what, weakref.ref(target)) for what, target, _ in handlers]
 
 

@@ -265,6 +265,42 @@ class KeepSubscribersBus(alt.EventBus):
             self._registry.update(kept)
 
 
+class KeepBackgroundSubscribersBus(alt.EventBus):
+    """`aclose` clears the INLINE subscribers and keeps the TASK and THREADPOOL ones (a list of their own)."""
+
+    async def aclose(self) -> None:
+        with self._lock:
+            kept = {t: [r for r in regs if r.policy is not alt.ExecPolicy.INLINE] for t, regs in self._registry.items()}
+        await super().aclose()
+        with self._lock:
+            self._registry.update(kept)
+
+
+class MergedBackgroundBus(alt.EventBus):
+    """TASK and THREADPOOL handlers are started once per dispatch each, however often they were registered."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        unique: list[Registration] = []
+        for registration in registrations:
+            if not any(u.fn == registration.fn for u in unique):
+                unique.append(registration)
+        super().start_background(unique, event)
+
+
+class InlineOnlyOnceBus(alt.EventBus):
+    """`once=True` is honoured for INLINE handlers; TASK and THREADPOOL ones run for every dispatch."""
+
+    def claim(self, registration: Registration) -> bool:
+        return registration.policy is not alt.ExecPolicy.INLINE or super().claim(registration)
+
+
+class ReversedTiesBus(alt.EventBus):
+    """Handlers are sorted by priority with `reverse=True`, which reverses the subscription order of ties."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        return sorted(super().matching(event_type), key=lambda r: (r.priority, r.seq), reverse=True)
+
+
 class LiteralPublishSyncBus(alt.EventBus):
     """`publish_sync` without a loop is the API reference's literal `asyncio.run(self.publish(event))`.
 
@@ -442,6 +478,34 @@ MUTANTS = [
         "a once handler is removed after it ran, so a concurrent dispatch or a failure calls it again",
         ALT,
         EventBus=RemoveAfterRunBus,
+    ),
+    mutant(
+        "once-ignored-for-task-and-threadpool",
+        "EXT-ONCE-1",
+        "once=True is honoured for INLINE handlers only; TASK and THREADPOOL ones run for every dispatch",
+        ALT,
+        EventBus=InlineOnlyOnceBus,
+    ),
+    mutant(
+        "background-duplicates-merged",
+        "EXT-DUP-1",
+        "TASK and THREADPOOL handlers registered twice are started once per dispatch",
+        ALT,
+        EventBus=MergedBackgroundBus,
+    ),
+    mutant(
+        "priority-ties-reversed",
+        "EXT-PRI-1",
+        "handlers are sorted by (priority, order) with reverse=True: ties run in reverse subscription order",
+        ALT,
+        EventBus=ReversedTiesBus,
+    ),
+    mutant(
+        "aclose-keeps-background-subscribers",
+        "EXT-CLOSE-3",
+        "aclose clears the INLINE subscribers and keeps the TASK and THREADPOOL ones",
+        ALT,
+        EventBus=KeepBackgroundSubscribersBus,
     ),
     mutant(
         "duplicate-registrations-merged",
