@@ -215,6 +215,34 @@ def last_mark_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]
     return decorate
 
 
+def pair_of_marks_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]:
+    """`@subscribe` that keeps two marks per function, the first and the newest: a third one drops the middle one."""
+    mark = alt.subscribe(event_type, **options)
+
+    def decorate(fn: Any) -> Any:
+        marks = alt.marks_of(fn)
+        mark(fn)
+        if marks:
+            setattr(fn, alt.MARKS, (marks[0], alt.marks_of(fn)[-1]))
+        return fn
+
+    return decorate
+
+
+class FirstPolicyMixin(alt.AutoSubscriberMixin):
+    """The mixin registers every mark of a method with the policy of the method's first mark."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        cls = type(self)
+        for name in dir(cls):
+            marks = alt.marks_of(inspect.getattr_static(cls, name))
+            for mark in marks:
+                policy = marks[0].policy
+                bus.subscribe(
+                    mark.event_type, getattr(self, name), priority=mark.priority, policy=policy, once=mark.once
+                )
+
+
 class BareLazyContainer(refc.Container):
     """The reference container, except that a component marked lazy is created at first `get` unsubscribed."""
 
@@ -454,6 +482,20 @@ MUTANTS = [
         "@subscribe replaces the marks of the function: only the outermost one counts",
         ALT,
         subscribe=last_mark_subscribe,
+    ),
+    mutant(
+        "two-marks-per-method",
+        "SUB-6",
+        "@subscribe keeps two marks per function, the first and the newest: a third one replaces the second",
+        ALT,
+        subscribe=pair_of_marks_subscribe,
+    ),
+    mutant(
+        "marks-share-the-first-policy",
+        "SUB-6",
+        "the mixin registers every mark of a method with the policy of its first mark",
+        ALT,
+        AutoSubscriberMixin=FirstPolicyMixin,
     ),
     mutant(
         "cleanup-does-not-await-aclose",
