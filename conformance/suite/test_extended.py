@@ -175,6 +175,32 @@ async def test_higher_priority_runs_first_and_ties_keep_subscription_order(kit: 
     )
 
 
+PRIORITIES = (3, 1000, -1, 3, 0, -1000, 42, 0, -1, 7, 3, 1000, -42, 0)
+"""Priorities dealt to handlers in turn: large and negative values, and ties at several levels."""
+
+
+@pytest.mark.rule("EXT-PRI-1", "PUB-1")
+@pytest.mark.needs("priority")
+async def test_priority_orders_every_kind_of_handler(kit: Kit, dispatch: Dispatch) -> None:
+    Ping = kit.numbered_event("Ping", frozen=False)
+
+    bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus, dispatch)
+    rec = kit.recorder()
+    kinds = rec.every_kind()
+    dealt = [(kind, PRIORITIES[i % len(PRIORITIES)]) for i, kind in enumerate(kinds)]
+    for kind, priority in dealt:
+        _add(kit, bus, Ping, kind.fn, priority=priority)
+    await dispatch(bus, Ping(n=1), Ping(n=1))
+    order = [kind.label for kind, _ in sorted(dealt, key=lambda d: -d[1])]  # sorted() is stable: ties keep order
+    kit.check(
+        rec.labels() == order + order,
+        "for each of two equal events, INLINE handlers of every kind run by descending priority, ties in "
+        f"subscription order: {order} (subscribed as {', '.join(f'{k.kind}={p}' for k, p in dealt)})",
+        f"they ran as {rec.labels()}",
+    )
+
+
 # -- §8: once ---------------------------------------------------------------------------------
 
 

@@ -294,6 +294,19 @@ class InlineOnlyOnceBus(alt.EventBus):
         return registration.policy is not alt.ExecPolicy.INLINE or super().claim(registration)
 
 
+class AttributePriorityBus(alt.EventBus):
+    """The priority is kept on the handler (`fn.__priority__`); one that takes no attribute (a bound method) gets 0."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        with contextlib.suppress(AttributeError):
+            fn.__priority__ = options.get("priority", 0)
+        super().subscribe(event_type, fn, **options)
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        found = super().matching(event_type)
+        return sorted(found, key=lambda r: (-getattr(r.fn, "__priority__", 0), r.seq))
+
+
 class ReversedTiesBus(alt.EventBus):
     """Handlers are sorted by priority with `reverse=True`, which reverses the subscription order of ties."""
 
@@ -492,6 +505,13 @@ MUTANTS = [
         "TASK and THREADPOOL handlers registered twice are started once per dispatch",
         ALT,
         EventBus=MergedBackgroundBus,
+    ),
+    mutant(
+        "priority-kept-on-the-handler",
+        "EXT-PRI-1",
+        "the priority is stored as an attribute of the handler; a bound method takes none and runs at priority 0",
+        ALT,
+        EventBus=AttributePriorityBus,
     ),
     mutant(
         "priority-ties-reversed",
