@@ -184,6 +184,17 @@ class RearmOnFailureBus(WorkerPathBus):
             raise
 
 
+class BackgroundRearmOnFailureBus(alt.EventBus):
+    """A TASK or THREADPOOL `once` handler whose call raised is registered again (INLINE ones are retired)."""
+
+    def report(self, registration: Registration, event: alt.Event, exc: BaseException) -> None:
+        super().report(registration, event, exc)
+        if registration.once:
+            with self._lock:
+                registration.spent = False
+                self._registry.setdefault(registration.event_type, []).append(registration)
+
+
 class WorkerRearmOnFailureBus(RearmOnFailureBus):
     """`publish` retires a `once` handler that raised; the worker registers it again."""
 
@@ -561,6 +572,13 @@ MUTANTS = [
         "publish retires a once handler that raised; the worker registers it again",
         ALT,
         EventBus=WorkerRearmOnFailureBus,
+    ),
+    mutant(
+        "background-once-rearmed-after-failure",
+        "EXT-ONCE-2",
+        "a TASK or THREADPOOL once handler whose call raised is registered again",
+        ALT,
+        EventBus=BackgroundRearmOnFailureBus,
     ),
     mutant(
         "worker-merges-duplicates",
