@@ -96,8 +96,11 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-async def _delivers_every_policy_and_kind(kit: Kit, bus: Any, dispatch: Dispatch) -> None:
-    """Positive control: the bus delivers a handler of every policy and kind at all (else PUB-1 fails)."""
+async def _delivers_every_policy_and_kind(kit: Kit, bus: Any, dispatch: Dispatch | None = None) -> None:
+    """Positive control: the bus delivers a handler of every policy and kind at all (else PUB-1 fails).
+
+    Through `dispatch`'s path, or `publish` without one.
+    """
     Probe = kit.numbered_event("Probe", frozen=False)
     rec = kit.recorder()
     probes: dict[str, str] = {}
@@ -105,7 +108,10 @@ async def _delivers_every_policy_and_kind(kit: Kit, bus: Any, dispatch: Dispatch
         for kind in rec.every_kind(f"probe {policy} "):
             kit.add(bus, Probe, kind.fn, policy=policy)
             probes[kind.label] = f"{policy} {kind.kind}"
-    await dispatch(bus, Probe(n=0))
+    if dispatch is None:
+        await kit.within(bus.publish(Probe(n=0)), "publish returns")
+    else:
+        await dispatch(bus, Probe(n=0))
     if not await rec.until(lambda calls: {c.label for c in calls} >= set(probes), "every probe handler ran"):
         kit.fail(
             "before the test proper, a handler of every policy and kind is delivered an event (PUB-1)",
@@ -982,13 +988,14 @@ def _missing_and_extra(calls: list[str], expected: list[str]) -> str:
     return f"not (yet) run: {missing or 'none'}; run more often than once or unexpected: {extra or 'none'}"
 
 
-@pytest.mark.rule("EXT-SYNC-1")
+@pytest.mark.rule("EXT-SYNC-1", "PUB-1")
 @pytest.mark.needs("publish_sync")
 async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping, Pong, Pang = kit.event_class("Ping"), kit.event_class("Pong"), kit.event_class("Pang")
 
     bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus)
     rec = kit.recorder()
     kinds = rec.every_kind()
     for kind in kinds:
@@ -1018,13 +1025,14 @@ async def test_publish_sync_without_a_loop_waits_for_its_inline_handlers(kit: Ki
         )
 
 
-@pytest.mark.rule("EXT-SYNC-3")
+@pytest.mark.rule("EXT-SYNC-3", "PUB-1")
 @pytest.mark.needs("publish_sync", "task")
 async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) -> None:
     kit.slow_handlers()  # its handlers take kit.patience: every wait allows that much more
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus)
     rec = kit.recorder()
     kinds = rec.every_kind("task ")
     for kind in kinds:
@@ -1046,12 +1054,13 @@ async def test_publish_sync_without_a_loop_finishes_its_task_handlers(kit: Kit) 
     )
 
 
-@pytest.mark.rule("EXT-SYNC-3")
+@pytest.mark.rule("EXT-SYNC-3", "PUB-1")
 @pytest.mark.needs("publish_sync", "threadpool")
 async def test_publish_sync_without_a_loop_runs_its_threadpool_handlers_exactly_once(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus)
     rec = kit.recorder()
     kinds = rec.every_kind("pool ")
     labels = [k.label for k in kinds] + ["slow pool"]
@@ -1073,35 +1082,46 @@ async def test_publish_sync_without_a_loop_runs_its_threadpool_handlers_exactly_
     )
 
 
-@pytest.mark.rule("EXT-SYNC-2")
+@pytest.mark.rule("EXT-SYNC-2", "PUB-1")
 @pytest.mark.needs("publish_sync")
 async def test_publish_sync_on_a_running_loop_schedules_the_publish(kit: Kit) -> None:
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
+    await _delivers_every_policy_and_kind(kit, bus)
     rec = kit.recorder()
-    kit.add(bus, Ping, rec.async_handler("async"))
+    kit.add(bus, Ping, rec.async_handler("async"))  # records before its first suspension: run in place, it shows
     kit.add(bus, Ping, rec.async_handler("async-2"))
+    # And a handler of every kind under every policy: each is delivered once, whatever makes it async.
+    where = {"async": "INLINE async function", "async-2": "INLINE async function"}
+    for policy in _policies(kit):
+        for kind in rec.every_kind(f"{policy} "):
+            kit.add(bus, Ping, kind.fn, policy=policy)
+            where[kind.label] = f"{policy} {kind.kind}"
     event = Ping()
     exc = kit.raised_now(lambda: bus.publish_sync(event))
     if exc is not None:
         kit.fail("publish_sync(event) on a running loop returns (it schedules the publish)", f"raised {describe(exc)}")
     kit.check(
-        rec.count() == 0,
+        rec.count("async") == 0 and rec.count("async-2") == 0,
         "publish_sync on a running loop returns before the async handlers have run",
         f"handler calls when it returned: {rec.labels()}",
     )
-    if not await rec.until_count(2):
+    if not await rec.until(lambda calls: {c.label for c in calls} >= set(where), "every handler was called"):
         kit.fail(
-            "after publish_sync on a running loop, the event is delivered once the caller yields to the loop",
-            f"calls after {kit.bound:g} s: {rec.labels()}",
+            "after publish_sync on a running loop, the event is delivered once the caller yields to the loop, to "
+            "every handler (every kind, every policy)",
+            f"after {kit.bound:g} s, never called: "
+            + ", ".join(w for label, w in where.items() if rec.count(label) == 0),
         )
     kit.check(
         all(c.event is event for c in rec.calls),
         "the scheduled publish delivers the event object itself",
         f"calls: {[(c.label, c.event) for c in rec.calls]}",
     )
-    await kit.exactly(rec, 2, None, "the scheduled publish calls each of the two handlers exactly once")
+    await kit.exactly_each(
+        rec, dict.fromkeys(where, 1), "the scheduled publish calls each handler (every kind and policy) exactly once"
+    )
 
 
 @pytest.mark.rule("EXT-SYNC-2")

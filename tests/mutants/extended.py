@@ -446,6 +446,29 @@ class SyncOnlyPublishSyncBus(alt.EventBus):
         super().publish_sync(event)
 
 
+class InPlacePublishSyncBus(alt.EventBus):
+    """`publish_sync` on a running loop calls each handler itself, as a task if `iscoroutinefunction` says async.
+
+    An object whose `__call__` is `async def` is not a coroutine function: its coroutine is dropped.
+    """
+
+    def publish_sync(self, event: alt.Event) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().publish_sync(event)
+            return
+        for registration in self.matching(type(event)):
+            if not self.claim(registration):
+                continue
+            if inspect.iscoroutinefunction(registration.fn):
+                self.keep(loop.create_task(registration.fn(event)))
+            else:
+                result = registration.fn(event)
+                if inspect.iscoroutine(result):
+                    result.close()
+
+
 class AlwaysRunPublishSyncBus(alt.EventBus):
     """`publish_sync` is `asyncio.run(self.publish(event))`, also on a running loop."""
 
@@ -656,6 +679,14 @@ MUTANTS = [
         "publish_sync without a loop calls handlers in place and closes the coroutines of async ones",
         ALT,
         EventBus=SyncOnlyPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-trusts-iscoroutinefunction",
+        "EXT-SYNC-2",
+        "publish_sync on a running loop calls the handlers itself; what iscoroutinefunction calls sync runs in place, "
+        "its coroutine dropped",
+        ALT,
+        EventBus=InPlacePublishSyncBus,
     ),
     mutant(
         "publish-sync-always-asyncio-run",
