@@ -18,20 +18,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from ._bounded import label_problem
+from ._modules import GeneratedModules
 from .adapter import BusAdapter, PolicyName
 from .capabilities import CAPABILITIES, ClaimError, check_names
 from .rules import PROFILES
 
-ModuleForm = Literal["mixed", "swapped", "names", "objects"]
+ModuleForm = Literal["mixed", "swapped", "names", "objects", "alternating"]
 """How `ModuleAdapter.new_container` hands `init` the modules: by dotted name, as module objects, or mixed."""
 
-_BY_NAME: dict[str, tuple[bool, bool]] = {
+_BY_NAME: dict[str, tuple[bool | None, bool]] = {
     "mixed": (True, False),
     "swapped": (False, True),
     "names": (True, True),
     "objects": (False, False),
+    "alternating": (None, True),
 }
-"""Per form: whether the components' modules, and the bus module, are given by dotted name."""
+"""Per form: whether the components' modules (None: every other one, the first by name), and the bus
+module, are given by dotted name."""
 
 _module_ids = itertools.count(1)
 
@@ -106,41 +109,51 @@ class ModuleAdapter(BusAdapter):
     def new_container(
         self, components: Sequence[type], *, modules: ModuleForm = "mixed", lazy: Sequence[type] = ()
     ) -> Any:
-        """`init(modules=[...])` over synthetic modules holding the components, and the bus module.
+        """`init(modules=[...])` over generated modules holding the components, and the bus module.
 
-        The components go into one synthetic module per module they name
-        (`cls.__module__`), so classes of one name from two modules stay two
-        classes; each module is in `sys.modules` for the duration of `init`.
-        `modules` says how `init` is given them (CTR-4): "mixed" (the default:
-        the components' modules by dotted name, the bus module as a module
-        object), "swapped" (the reverse), "names" or "objects" (all one way).
-        The classes in `lazy` are marked `component(lazy=True)` (IMPL-12).
+        The components go into one generated module per module they name
+        (`cls.__module__`, its top-level name made unique), so classes of one name
+        from two modules stay two classes, and a dotted name makes packages: `app`
+        and `app.services.mail` are a package holding a subpackage and a module.
+        Given by name, they are not in `sys.modules` when `init` is called: it
+        must import them (`GeneratedModules`). `modules` says how `init` is given
+        them (CTR-4): "mixed" (the default: the components' modules by dotted name,
+        the bus module as a module object), "swapped" (the reverse), "names" or
+        "objects" (all one way), "alternating" (the components' modules by name
+        and as objects in turn, the bus module by name). The classes in `lazy`
+        are marked `component(lazy=True)` (IMPL-12).
         """
-        groups: dict[str, list[type]] = {}
+        contents: dict[str, dict[str, Any]] = {}
+        tops: dict[str, str] = {}
         for cls in components:
-            groups.setdefault(cls.__module__, []).append(cls)
-        scanned: list[types.ModuleType] = []
-        for classes in groups.values():
             # A name an application could have: nothing tells the bus (or its container) it is under test.
-            module = types.ModuleType(f"app_components_{next(_module_ids)}")
-            for cls in classes:
-                cls.__module__ = module.__name__
-                marked = self.package.component(lazy=True)(cls) if cls in lazy else self.package.component(cls)
-                attr = cls.__name__ if not hasattr(module, cls.__name__) else f"{cls.__name__}_{next(_module_ids)}"
-                setattr(module, attr, marked)
-            scanned.append(module)
+            # A class the suite defined (its module is the kit's) gets one module of its own; a dotted name
+            # the test chose keeps its packages below a neutral top-level name.
+            if cls.__module__.split(".")[0] == "conformance":
+                top, rest = cls.__module__, ""
+            else:
+                top, _, rest = cls.__module__.partition(".")
+            name = tops.setdefault(top, f"app_components_{next(_module_ids)}") + (f".{rest}" if rest else "")
+            attrs = contents.setdefault(name, {})
+            cls.__module__ = name
+            marked = self.package.component(lazy=True)(cls) if cls in lazy else self.package.component(cls)
+            attrs[cls.__name__ if cls.__name__ not in attrs else f"{cls.__name__}_{next(_module_ids)}"] = marked
         components_by_name, bus_by_name = _BY_NAME[modules]
-        entries: list[types.ModuleType | str] = [m.__name__ if components_by_name else m for m in scanned]
-        entries.append(self.bus_module.__name__ if bus_by_name else self.bus_module)
-        added = [m for m in (*scanned, self.bus_module) if m.__name__ not in sys.modules]
-        for module in added:
-            sys.modules[module.__name__] = module
-        try:
-            return self.package.init(modules=entries)
-        finally:
-            # The container has scanned the modules; leaving them would leak across tests.
+        added = [] if self.bus_module.__name__ in sys.modules else [self.bus_module]
+        with GeneratedModules(contents) as generated:
+            entries: list[types.ModuleType | str] = [
+                name if (i % 2 == 0 if components_by_name is None else components_by_name) else generated.module(name)
+                for i, name in enumerate(contents)
+            ]
+            entries.append(self.bus_module.__name__ if bus_by_name else self.bus_module)
             for module in added:
-                del sys.modules[module.__name__]
+                sys.modules[module.__name__] = module
+            try:
+                return self.package.init(modules=entries)
+            finally:
+                # The container has scanned the modules; leaving them would leak across tests.
+                for module in added:
+                    del sys.modules[module.__name__]
 
     def error(self, name: str) -> type[BaseException] | None:
         """The exception class `name` from the bus module or the package."""

@@ -277,7 +277,8 @@ class Kit(Checks):
     def container_from(self, modules: str, *components: type, lazy: tuple[type, ...] = ()) -> Any:
         """`container(*components)`, with `init` given its modules as `modules` says (CTR-4), `lazy` marked lazy.
 
-        `modules` is "mixed", "swapped", "names" or "objects" (`ModuleAdapter.new_container`).
+        `modules` is "mixed", "swapped", "names", "objects" or "alternating" (`ModuleAdapter.new_container`);
+        the modules, packages for dotted `__module__` names, are generated and not imported before `init`.
         An adapter whose `new_container` takes no such options fails the test: it cannot show the rule.
         """
         self.require("container")

@@ -166,12 +166,29 @@ async def test_init_creates_the_components_it_scans(kit: Kit) -> None:
         await kit.exactly(rec, 3, label, f"{label} receives each of the three events exactly once")
 
 
-@pytest.mark.rule("CTR-4")
-@pytest.mark.parametrize("form", ["names", "objects", "mixed", "swapped"])
-@pytest.mark.needs("container")
-async def test_init_accepts_modules_given_as(kit: Kit, form: str) -> None:
-    Ping = kit.event_class("Ping")
-    rec = kit.recorder()
+MODULE_FORMS = {
+    "names": "every module by dotted name",
+    "objects": "every module as a module object",
+    "mixed": "the components' modules by dotted name, the bus module as a module object",
+    "swapped": "the components' modules as module objects, the bus module by dotted name",
+    "alternating": "the components' modules by dotted name and as module objects in turn, the bus module by name",
+}
+"""How `init` is given its modules (`Kit.container_from`): CTR-4's "in any mix"."""
+
+
+def _init_from(kit: Kit, form: str, layout: dict[type, str]) -> Any:
+    """`kit.container_from(form, ...)` over the classes of `layout`, each put in its module; fails if init raises."""
+    for cls, module in layout.items():
+        cls.__module__ = module
+    made: list[Any] = []
+    exc = kit.raised_now(lambda: made.append(kit.container_from(form, *layout)))
+    if exc is not None:
+        kit.fail(f"init(modules=[...]) accepts {MODULE_FORMS[form]}", f"init raised {describe(exc)}")
+    return made[0]
+
+
+def _ctr4_components(kit: Kit, rec: Recorder, Ping: Any) -> tuple[type, type, type]:
+    """`Publisher` (the bus injected), `Listener` (sync INLINE) and `Mailer` (async INLINE) component classes."""
     Mixin = kit.AutoSubscriberMixin
 
     class Publisher:
@@ -185,33 +202,89 @@ async def test_init_accepts_modules_given_as(kit: Kit, form: str) -> None:
         def on_ping(self, event: Any) -> None:
             rec.record("Listener", event)
 
-    # Two components modules (and the bus module): dotted names, module objects, or a mix.
-    Publisher.__module__, Listener.__module__ = "app.publishing", "app.listening"
-    how = {
-        "names": "every module by dotted name",
-        "objects": "every module as a module object",
-        "mixed": "the components' modules by dotted name, the bus module as a module object",
-        "swapped": "the components' modules as module objects, the bus module by dotted name",
-    }[form]
-    made: list[Any] = []
-    exc = kit.raised_now(lambda: made.append(kit.container_from(form, Publisher, Listener)))
+    class Mailer(Mixin):
+        @kit.on(Ping)
+        async def on_ping(self, event: Any) -> None:
+            await asyncio.sleep(0)
+            rec.record("Mailer", event)
+
+    return Publisher, Listener, Mailer
+
+
+async def _found_by_init(kit: Kit, container: Any, form: str, rec: Recorder, Ping: Any, where: dict[type, str]) -> None:
+    """Check that init found every class of `where` (module descriptions): injected, and delivering once."""
+    how = MODULE_FORMS[form]
+    publisher_cls, *listeners = where
+    got: list[Any] = []
+    exc = kit.raised_now(lambda: got.append(container.get(publisher_cls)))
     if exc is not None:
-        kit.fail(f"init(modules=[...]) accepts {how}", f"init raised {describe(exc)}")
-    container = made[0]
-    publisher = await kit.within(container.aget(Publisher), "container.aget(Publisher) returns")
+        kit.fail(
+            f"with {how}, init finds the {publisher_cls.__name__} component of {where[publisher_cls]}",
+            f"container.get({publisher_cls.__name__}) raised {describe(exc)}",
+        )
     bus = kit.bus_of(container)
     kit.check(
-        publisher.bus is bus.raw and isinstance(bus.raw, kit.EventBus),
-        f"with {how}, init finds the EventBus and injects it into the Publisher component",
-        f"the publisher received {publisher.bus!r}; get(EventBus) returned {bus!r}",
+        got[0].bus is bus.raw and isinstance(bus.raw, kit.EventBus),
+        f"with {how}, init finds the EventBus and injects it into the {publisher_cls.__name__} component of "
+        f"{where[publisher_cls]}",
+        f"it received {got[0].bus!r}; get(EventBus) returned {bus!r}",
     )
     event = Ping()
     await kit.within(bus.publish(event), "publish returns")
-    kit.check(
-        [c.event for c in rec.calls] == [event],
-        f"with {how}, init finds the Listener component of the other module: it receives the event once",
-        f"its calls: {rec.labels()}",
-    )
+    for cls in listeners:
+        calls = [c.event for c in rec.of(cls.__name__)]
+        kit.check(
+            len(calls) == 1 and calls[0] is event,
+            f"with {how}, init finds the {cls.__name__} component of {where[cls]}: it receives the event once",
+            f"it received {len(calls)} events" + (" (init did not find it)" if not calls else f": {calls!r}"),
+        )
+
+
+MODULE_FORMS = {
+    "names": "every module by dotted name",
+    "objects": "every module as a module object",
+    "mixed": "the components' modules by dotted name, the bus module as a module object",
+    "swapped": "the components' modules as module objects, the bus module by dotted name",
+    "alternating": "the components' modules by dotted name and as module objects in turn, the bus module by name",
+}
+"""How `init` is given its modules (`Kit.container_from`): CTR-4's "in any mix"."""
+
+
+@pytest.mark.rule("CTR-4")
+@pytest.mark.parametrize("form", list(MODULE_FORMS))
+@pytest.mark.needs("container")
+async def test_init_accepts_modules_given_as(kit: Kit, form: str) -> None:
+    Ping = kit.event_class("Ping")
+    rec = kit.recorder()
+    Publisher, Listener, Mailer = _ctr4_components(kit, rec, Ping)
+    # Modules laid out as users do: in a package, two packages down (no parent package is listed), at the
+    # top level. The kit generates them; given by name, none is imported before init: it must import them.
+    where = {
+        Publisher: "a module in a package (app.publishing)",
+        Listener: "a module two packages down (app.services.listening)",
+        Mailer: "a top-level module (plugins)",
+    }
+    layout = {Publisher: "app.publishing", Listener: "app.services.listening", Mailer: "plugins"}
+    container = _init_from(kit, form, layout)
+    await _found_by_init(kit, container, form, rec, Ping, where)
+
+
+@pytest.mark.rule("CTR-4")
+@pytest.mark.parametrize("form", list(MODULE_FORMS))
+@pytest.mark.needs("container")
+async def test_init_finds_the_components_a_package_defines(kit: Kit, form: str) -> None:
+    Ping = kit.event_class("Ping")
+    rec = kit.recorder()
+    Publisher, Listener, Mailer = _ctr4_components(kit, rec, Ping)
+    # A package is a module: what its __init__ defines is found like the components of any module.
+    where = {
+        Publisher: "a package listed itself (app, its __init__)",
+        Listener: "a subpackage listed itself (app.services, its __init__)",
+        Mailer: "a module of that subpackage (app.services.mail)",
+    }
+    layout = {Publisher: "app", Listener: "app.services", Mailer: "app.services.mail"}
+    container = _init_from(kit, form, layout)
+    await _found_by_init(kit, container, form, rec, Ping, where)
 
 
 @pytest.mark.rule("CTR-5")

@@ -312,26 +312,52 @@ async def test_same_named_classes_from_two_modules_each_register(kit: Kit) -> No
 @pytest.mark.rule("SUB-6")
 @pytest.mark.needs("container")
 async def test_one_method_with_several_marks(kit: Kit) -> None:
-    Ping, Pong = kit.numbered_event("Ping"), kit.numbered_event("Pong")
+    Ping, Pong, Pang = kit.numbered_event("Ping"), kit.numbered_event("Pong"), kit.numbered_event("Pang")
     rec = kit.recorder()
     Mixin = kit.AutoSubscriberMixin
+    # Three marks, one more than a pair, and (where TASK is declared) not all with the same policy.
+    pong_policy = "TASK" if kit.supports("task") else "INLINE"
 
     class Listener(Mixin):
         @kit.on(Ping)
-        @kit.on(Pong)
-        def on_either(self, event: Any) -> None:
+        @kit.on(Pong, policy=pong_policy)
+        @kit.on(Pang)
+        async def on_any(self, event: Any) -> None:
+            await asyncio.sleep(0)
             rec.record(type(event).__name__, event)
 
     container = kit.container(Listener)
     await _resolve(kit, container, Listener)
     bus = kit.bus_of(container)
-    events = [Ping(n=1), Pong(n=1), Ping(n=2), Pong(n=2)]
+    events = [Ping(n=1), Pong(n=1), Pang(n=1), Ping(n=2), Pong(n=2), Pang(n=2)]
+    publishers: list[asyncio.Future[Any]] = []  # the task each publish runs in, to tell a TASK handler's own
     for event in events:
-        await kit.within(bus.publish(event), f"publish({event!r}) returns")
-    await kit.exactly(rec, 4, None, "a method marked @subscribe(Ping) and @subscribe(Pong) is called once per event")
+        publishers.append(asyncio.ensure_future(bus.publish(event)))
+        await kit.within(publishers[-1], f"publish({event!r}) returns")
+        if type(event) is not Pong:
+            kit.check(
+                rec.of(type(event).__name__)[-1:] and rec.of(type(event).__name__)[-1].event is event,
+                f"the method marked @subscribe({type(event).__name__}) (no policy: INLINE) has run for {event!r} "
+                "when publish returns",
+                f"calls so far: {rec.labels()}",
+            )
+    if not await rec.until_count(2, "Pong"):
+        kit.fail(
+            f"the method marked @subscribe(Pong, policy={pong_policy}) runs for each Pong",
+            f"calls after {kit.bound:g} s: {rec.labels()}",
+        )
+    await kit.exactly(rec, 6, None, "a method with three marks is called once per event of each of the three types")
     kit.check(
-        [c.event for c in rec.calls] == events and all(c.event is e for c, e in zip(rec.calls, events, strict=False)),
-        "a method marked @subscribe(Ping) and @subscribe(Pong) receives two Ping and two Pong events, "
-        "each once, in the order published",
+        sorted((c.event for c in rec.calls), key=events.index) == events,
+        "the method marked @subscribe(Ping), @subscribe(Pong) and @subscribe(Pang) receives each of the six events "
+        "once",
         f"calls: {[c.event for c in rec.calls]!r}",
     )
+    if pong_policy == "TASK":
+        inside = [c.event for c in rec.of("Pong") if c.task is None or c.task is publishers[events.index(c.event)]]
+        kit.check(
+            not inside,
+            "the mark @subscribe(Pong, policy=TASK) applies to its own registration: the method runs for a Pong in a "
+            "task of its own, while the other marks stay INLINE",
+            f"for {inside!r} it ran inside the task of publish (or outside any task)",
+        )

@@ -184,6 +184,17 @@ class RearmOnFailureBus(WorkerPathBus):
             raise
 
 
+class BackgroundRearmOnFailureBus(alt.EventBus):
+    """A TASK or THREADPOOL `once` handler whose call raised is registered again (INLINE ones are retired)."""
+
+    def report(self, registration: Registration, event: alt.Event, exc: BaseException) -> None:
+        super().report(registration, event, exc)
+        if registration.once:
+            with self._lock:
+                registration.spent = False
+                self._registry.setdefault(registration.event_type, []).append(registration)
+
+
 class WorkerRearmOnFailureBus(RearmOnFailureBus):
     """`publish` retires a `once` handler that raised; the worker registers it again."""
 
@@ -263,6 +274,55 @@ class KeepSubscribersBus(alt.EventBus):
         await super().aclose()
         with self._lock:
             self._registry.update(kept)
+
+
+class KeepBackgroundSubscribersBus(alt.EventBus):
+    """`aclose` clears the INLINE subscribers and keeps the TASK and THREADPOOL ones (a list of their own)."""
+
+    async def aclose(self) -> None:
+        with self._lock:
+            kept = {t: [r for r in regs if r.policy is not alt.ExecPolicy.INLINE] for t, regs in self._registry.items()}
+        await super().aclose()
+        with self._lock:
+            self._registry.update(kept)
+
+
+class MergedBackgroundBus(alt.EventBus):
+    """TASK and THREADPOOL handlers are started once per dispatch each, however often they were registered."""
+
+    def start_background(self, registrations: list[Registration], event: alt.Event) -> None:
+        unique: list[Registration] = []
+        for registration in registrations:
+            if not any(u.fn == registration.fn for u in unique):
+                unique.append(registration)
+        super().start_background(unique, event)
+
+
+class InlineOnlyOnceBus(alt.EventBus):
+    """`once=True` is honoured for INLINE handlers; TASK and THREADPOOL ones run for every dispatch."""
+
+    def claim(self, registration: Registration) -> bool:
+        return registration.policy is not alt.ExecPolicy.INLINE or super().claim(registration)
+
+
+class AttributePriorityBus(alt.EventBus):
+    """The priority is kept on the handler (`fn.__priority__`); one that takes no attribute (a bound method) gets 0."""
+
+    def subscribe(self, event_type: Any, fn: Any, **options: Any) -> None:
+        with contextlib.suppress(AttributeError):
+            fn.__priority__ = options.get("priority", 0)
+        super().subscribe(event_type, fn, **options)
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        found = super().matching(event_type)
+        return sorted(found, key=lambda r: (-getattr(r.fn, "__priority__", 0), r.seq))
+
+
+class ReversedTiesBus(alt.EventBus):
+    """Handlers are sorted by priority with `reverse=True`, which reverses the subscription order of ties."""
+
+    def matching(self, event_type: type[alt.Event]) -> list[Registration]:
+        return sorted(super().matching(event_type), key=lambda r: (r.priority, r.seq), reverse=True)
 
 
 class LiteralPublishSyncBus(alt.EventBus):
@@ -386,6 +446,29 @@ class SyncOnlyPublishSyncBus(alt.EventBus):
         super().publish_sync(event)
 
 
+class InPlacePublishSyncBus(alt.EventBus):
+    """`publish_sync` on a running loop calls each handler itself, as a task if `iscoroutinefunction` says async.
+
+    An object whose `__call__` is `async def` is not a coroutine function: its coroutine is dropped.
+    """
+
+    def publish_sync(self, event: alt.Event) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            super().publish_sync(event)
+            return
+        for registration in self.matching(type(event)):
+            if not self.claim(registration):
+                continue
+            if inspect.iscoroutinefunction(registration.fn):
+                self.keep(loop.create_task(registration.fn(event)))
+            else:
+                result = registration.fn(event)
+                if inspect.iscoroutine(result):
+                    result.close()
+
+
 class AlwaysRunPublishSyncBus(alt.EventBus):
     """`publish_sync` is `asyncio.run(self.publish(event))`, also on a running loop."""
 
@@ -444,6 +527,41 @@ MUTANTS = [
         EventBus=RemoveAfterRunBus,
     ),
     mutant(
+        "once-ignored-for-task-and-threadpool",
+        "EXT-ONCE-1",
+        "once=True is honoured for INLINE handlers only; TASK and THREADPOOL ones run for every dispatch",
+        ALT,
+        EventBus=InlineOnlyOnceBus,
+    ),
+    mutant(
+        "background-duplicates-merged",
+        "EXT-DUP-1",
+        "TASK and THREADPOOL handlers registered twice are started once per dispatch",
+        ALT,
+        EventBus=MergedBackgroundBus,
+    ),
+    mutant(
+        "priority-kept-on-the-handler",
+        "EXT-PRI-1",
+        "the priority is stored as an attribute of the handler; a bound method takes none and runs at priority 0",
+        ALT,
+        EventBus=AttributePriorityBus,
+    ),
+    mutant(
+        "priority-ties-reversed",
+        "EXT-PRI-1",
+        "handlers are sorted by (priority, order) with reverse=True: ties run in reverse subscription order",
+        ALT,
+        EventBus=ReversedTiesBus,
+    ),
+    mutant(
+        "aclose-keeps-background-subscribers",
+        "EXT-CLOSE-3",
+        "aclose clears the INLINE subscribers and keeps the TASK and THREADPOOL ones",
+        ALT,
+        EventBus=KeepBackgroundSubscribersBus,
+    ),
+    mutant(
         "duplicate-registrations-merged",
         "EXT-DUP-1",
         "subscribe ignores a handler already registered for the type",
@@ -477,6 +595,13 @@ MUTANTS = [
         "publish retires a once handler that raised; the worker registers it again",
         ALT,
         EventBus=WorkerRearmOnFailureBus,
+    ),
+    mutant(
+        "background-once-rearmed-after-failure",
+        "EXT-ONCE-2",
+        "a TASK or THREADPOOL once handler whose call raised is registered again",
+        ALT,
+        EventBus=BackgroundRearmOnFailureBus,
     ),
     mutant(
         "worker-merges-duplicates",
@@ -554,6 +679,14 @@ MUTANTS = [
         "publish_sync without a loop calls handlers in place and closes the coroutines of async ones",
         ALT,
         EventBus=SyncOnlyPublishSyncBus,
+    ),
+    mutant(
+        "publish-sync-trusts-iscoroutinefunction",
+        "EXT-SYNC-2",
+        "publish_sync on a running loop calls the handlers itself; what iscoroutinefunction calls sync runs in place, "
+        "its coroutine dropped",
+        ALT,
+        EventBus=InPlacePublishSyncBus,
     ),
     mutant(
         "publish-sync-always-asyncio-run",

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import inspect
+import pkgutil
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +52,39 @@ class ForgetfulWarmupContainer(Container):
 def objects_only_init(modules: Any) -> Container:
     """An `init` that silently skips modules given by dotted name."""
     return Container(scan([m for m in modules if not isinstance(m, str)]))
+
+
+def sys_modules_init(modules: Any) -> Container:
+    """An `init` that looks dotted names up in `sys.modules` only, skipping those nobody imported yet."""
+    found = [sys.modules.get(m) if isinstance(m, str) else m for m in modules]
+    return Container(scan([m for m in found if m is not None]))
+
+
+def top_package_init(modules: Any) -> Container:
+    """An `init` that imports a dotted name with `__import__(name)`, which returns the top-level package."""
+    return Container(scan([__import__(m) if isinstance(m, str) else m for m in modules]))
+
+
+def submodules_only_init(modules: Any) -> Container:
+    """An `init` that, for a package, scans the submodules it can walk and not what the package itself defines."""
+    found: list[types.ModuleType] = []
+    for entry in modules:
+        module = importlib.import_module(entry) if isinstance(entry, str) else entry
+        if hasattr(module, "__path__"):
+            found += [
+                importlib.import_module(info.name)
+                for info in pkgutil.walk_packages(module.__path__, f"{module.__name__}.")
+            ]
+        else:
+            found.append(module)
+    return Container(scan(found))
+
+
+def first_form_init(modules: Any) -> Container:
+    """An `init` that takes every entry the way it takes the first: names, or module objects (the others skipped)."""
+    entries = list(modules)
+    by_name = bool(entries) and isinstance(entries[0], str)
+    return Container(scan([m for m in entries if isinstance(m, str) == by_name]))
 
 
 # -- SUB-1 ---------------------------------------------------------------------------------
@@ -178,6 +215,34 @@ def last_mark_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]
     return decorate
 
 
+def pair_of_marks_subscribe(event_type: Any, **options: Any) -> Callable[[Any], Any]:
+    """`@subscribe` that keeps two marks per function, the first and the newest: a third one drops the middle one."""
+    mark = alt.subscribe(event_type, **options)
+
+    def decorate(fn: Any) -> Any:
+        marks = alt.marks_of(fn)
+        mark(fn)
+        if marks:
+            setattr(fn, alt.MARKS, (marks[0], alt.marks_of(fn)[-1]))
+        return fn
+
+    return decorate
+
+
+class FirstPolicyMixin(alt.AutoSubscriberMixin):
+    """The mixin registers every mark of a method with the policy of the method's first mark."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        cls = type(self)
+        for name in dir(cls):
+            marks = alt.marks_of(inspect.getattr_static(cls, name))
+            for mark in marks:
+                policy = marks[0].policy
+                bus.subscribe(
+                    mark.event_type, getattr(self, name), priority=mark.priority, policy=policy, once=mark.once
+                )
+
+
 class BareLazyContainer(refc.Container):
     """The reference container, except that a component marked lazy is created at first `get` unsubscribed."""
 
@@ -305,6 +370,34 @@ MUTANTS = [
         init=objects_only_init,
     ),
     mutant(
+        "init-finds-names-in-sys-modules-only",
+        "CTR-4",
+        "init looks dotted module names up in sys.modules and silently skips those not imported yet",
+        ALT,
+        init=sys_modules_init,
+    ),
+    mutant(
+        "init-imports-the-top-package",
+        "CTR-4",
+        "init imports a dotted name with __import__(name), which returns the top-level package, not the module",
+        ALT,
+        init=top_package_init,
+    ),
+    mutant(
+        "init-scans-only-a-packages-submodules",
+        "CTR-4",
+        "init scans the submodules of a package (pkgutil.walk_packages), not the components the package defines",
+        ALT,
+        init=submodules_only_init,
+    ),
+    mutant(
+        "init-takes-every-entry-like-the-first",
+        "CTR-4",
+        "init takes all entries as names or all as module objects, as the first one is, and skips the others",
+        ALT,
+        init=first_form_init,
+    ),
+    mutant(
         "decorator-returns-none",
         "SUB-1",
         "@subscribe marks the function and forgets to return it",
@@ -389,6 +482,20 @@ MUTANTS = [
         "@subscribe replaces the marks of the function: only the outermost one counts",
         ALT,
         subscribe=last_mark_subscribe,
+    ),
+    mutant(
+        "two-marks-per-method",
+        "SUB-6",
+        "@subscribe keeps two marks per function, the first and the newest: a third one replaces the second",
+        ALT,
+        subscribe=pair_of_marks_subscribe,
+    ),
+    mutant(
+        "marks-share-the-first-policy",
+        "SUB-6",
+        "the mixin registers every mark of a method with the policy of its first mark",
+        ALT,
+        AutoSubscriberMixin=FirstPolicyMixin,
     ),
     mutant(
         "cleanup-does-not-await-aclose",
