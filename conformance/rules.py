@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SPEC_VERSION = "1.2.0"
+SPEC_VERSION = "1.3.0"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
 Profile = Literal["core", "container", "extended", "robustness"]
