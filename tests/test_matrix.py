@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         assert path.is_file(), proc.output[-4000:]
         return path
 
-    reference = run("reference", "--impl=reference")
-    alt = run("alt-core", "--impl=tests.alt_impl", "--profiles=core")
-    mutant = run("mutant", f"--impl={MUTANT}", "--expectations=none")
+    # The first three runs are independent and mostly wait (bounds, handler threads): side by side.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reference, alt, mutant = pool.map(
+            lambda args: run(*args),
+            [
+                ("reference", "--impl=reference"),
+                ("alt-core", "--impl=tests.alt_impl", "--profiles=core"),
+                ("mutant", f"--impl={MUTANT}", "--expectations=none"),
+            ],
+        )
     document = json.loads(mutant.read_text(encoding="utf-8"))
     failing = [t for t in document["tests"] if t["verdict"] == "fail"]
     assert failing, "the mutant breaks a rule that the subset tests"
@@ -264,6 +272,11 @@ def test_the_hand_validator_agrees_with_jsonschema(results: list[Path]) -> None:
 # --- the page in a real browser --------------------------------------------------------------------
 
 
+def in_ci() -> bool:
+    """Whether this runs in CI: `CI` set to true (any case) or 1, as GitHub Actions and `.ci/run` set it."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium, driven by Playwright; a missing piece fails the test with the way to install it."""
@@ -272,10 +285,14 @@ def chromium() -> Iterator[Any]:
     except ImportError:
         pytest.fail("Playwright is missing: pip install -e '.[test]' (or pip install playwright)")
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install Debian's package with `{INSTALL_CHROMIUM}` "
-            "(Playwright's own browser download is not used), or set CONFORMANCE_CHROMIUM to a Chromium binary"
-        )
+        # Only the system can provide the browser: on a contributor's bare machine the test says how and
+        # steps aside; in CI (`CI=true`, as `.ci/run` and GitHub set it) the page must be proven, so it fails.
+        if in_ci():
+            pytest.fail(
+                f"Chromium not found at {CHROMIUM}, and CI={os.environ.get('CI')} requires the browser test: "
+                f"{INSTALL_CHROMIUM} (or set CONFORMANCE_CHROMIUM to a Chromium binary)"
+            )
+        pytest.skip(INSTALL_CHROMIUM)
     # As the machines here run it: as root (no sandbox), with nothing that reaches the network.
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
     args += ["--disable-sync", "--no-first-run", "--disable-quic"]
