@@ -26,6 +26,7 @@ import pytest
 
 from conformance.matrix import column_ranges, load_matrix, render_html, render_markdown, result_schema, schema_errors
 from conformance.report import VERDICT_WORDS
+from conformance.rules import SPEC_VERSION
 from tests.pytest_run import ROOT, run_pytest
 from tools import history
 
@@ -443,6 +444,24 @@ def test_published_matrix_is_what_the_published_results_render() -> None:
     )
     assert (history.MATRIX / "matrix.html").read_text(encoding="utf-8") == render_html(matrix), (
         "docs/matrix/matrix.html is stale: python tools/history.py --render-only"
+    )
+
+
+def test_published_results_are_of_the_current_spec_version() -> None:
+    """The published page may not go stale: every result it is drawn from ran against this SPEC.md.
+
+    Kept apart from the byte-for-byte check above, so that a stale result set reads as what it is.
+    """
+    files = history.published_results()
+    assert files, "docs/results/ holds the published results"
+    stale = []
+    for path in files:
+        spec = json.loads(path.read_text(encoding="utf-8"))["spec"]["version"]
+        if spec != SPEC_VERSION:
+            stale.append(f"{path.name} (SPEC.md {spec})")
+    assert not stale, (
+        f"the published matrix is drawn from results of another SPEC.md version than the current {SPEC_VERSION}: "
+        f"{', '.join(stale)}; regenerate them and the page with `.venv/bin/python tools/history.py`"
     )
 
 

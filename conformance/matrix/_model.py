@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..expectations import default_path
 from ..report import VERDICT_ORDER, VERDICT_WORDS
 from ..rules import PROFILES
 
@@ -13,6 +14,25 @@ VERDICTS = ("fail", "xfail", "pass", "skip", "untested")
 
 PROFILE_ORDER: tuple[str, ...] = PROFILES
 LEVEL_ORDER = ("MUST", "SHOULD", "MAY")
+
+
+VERDICT_MEANINGS = {
+    "pass": "every test of the rule passed",
+    "fail": "a test of the rule failed: the bus does not do what SPEC.md says (the link shows what was observed)",
+    "xfail": "a test of the rule failed as the run's expectation file says it does: a known deviation",
+    "unsupported": "not tested: the bus lacks a capability the rule's tests need (the cell names it, if the result "
+    "does)",
+    "skip": "not tested: the run did not test the rule's profile (the bus does not claim it, or --profiles left "
+    "it out)",
+    "untested": "not tested: the run's SPEC.md had no such rule, or no test of it ran",
+    "vanished": "the rule's tests were not collected in this run",
+}
+"""What each verdict means, for the legend of every matrix; a verdict missing here is shown by its name."""
+
+
+def verdict_meaning(verdict: str) -> str:
+    """The legend's text for a verdict."""
+    return VERDICT_MEANINGS.get(verdict, "a verdict this version of the kit does not describe")
 
 
 def verdict_word(verdict: str) -> str:
@@ -66,7 +86,9 @@ class Column:
         given = [a.split("=", 1)[1] for a in words if a.startswith("--expectations=")]
         given += [b for a, b in itertools.pairwise(words) if a == "--expectations"]
         if not given:
-            return "default"
+            # The kit's default is the file it bundles for the implementation; most have none.
+            bundled = default_path(self.name)
+            return f"{bundled.name} (bundled)" if bundled is not None else "none (the kit bundles none)"
         return given[-1] if given[-1] == "none" else given[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
     @property
@@ -108,6 +130,24 @@ class Matrix:
         for row in self.rows:
             groups.setdefault(row.section, []).append(row)
         return list(groups.items())
+
+    @property
+    def spec_versions(self) -> list[str]:
+        """The SPEC.md versions the columns ran against, in order of first appearance."""
+        return list(dict.fromkeys(c.spec for c in self.columns))
+
+    def spec_warning(self) -> str | None:
+        """A warning when the columns ran against different SPEC.md versions: their rows may differ."""
+        versions = self.spec_versions
+        if len(versions) < 2:
+            return None
+        by = "; ".join(
+            f"{v}: columns {', '.join(str(i) for i, c in enumerate(self.columns, 1) if c.spec == v)}" for v in versions
+        )
+        return (
+            f"These results ran against different versions of SPEC.md ({by}). A rule's wording, level or profile "
+            "may differ between them, so compare their verdicts with care."
+        )
 
     @property
     def python_varies(self) -> bool:
