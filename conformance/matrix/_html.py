@@ -17,6 +17,8 @@ h2 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
   padding: .5rem .75rem; background: #f3f4f6; border-radius: 6px; }
 .filters label { display: flex; gap: .35rem; align-items: center; }
 .scroll { overflow: auto; max-height: 80vh; border: 1px solid #d0d7de; }
+/* Wide tables scroll inside their box: the page itself never gets wider than the window. */
+.wide { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 thead th { position: sticky; top: 0; background: #eef1f4; z-index: 2; font-weight: 600; }
@@ -189,7 +191,7 @@ def render_html(matrix: Matrix) -> str:
                 out.append(f'<td class="verdict v-{_e(verdict)}" data-verdict="{_e(verdict)}">{word}</td>')
             out.append("</tr>")
         out.append("</tbody>")
-    out += ["</table>", "</div>", "<h2>Columns</h2>", '<table class="columns">', "<thead><tr>"]
+    out += ["</table>", "</div>", "<h2>Columns</h2>", '<div class="wide">', '<table class="columns">', "<thead><tr>"]
     out.append(
         "".join(
             f'<th scope="col">{_e(h)}</th>'
@@ -204,6 +206,7 @@ def render_html(matrix: Matrix) -> str:
         out.append("<tr>" + "".join(f"<td>{_e(x)}</td>" for x in cells) + f"<td><code>{_e(c.command)}</code></td></tr>")
     out += [
         "</tbody></table>",
+        "</div>",
         "<h2>Failures</h2>",
         '<p class="muted">What the kit observed, per rule; a failure seen the same way in several columns is '
         "listed once, with their numbers (see Columns).</p>",

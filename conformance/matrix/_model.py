@@ -96,11 +96,32 @@ class Column:
         """True when the run was told to ignore any expectation file (`--expectations=none`)."""
         return self.expectations == "none"
 
+    @property
+    def mode(self) -> str:
+        """How pytest ran the suite, from the command: `serial`, or `xdist -n N` under pytest-xdist."""
+        words = self.command.split()
+        for i, word in enumerate(words):
+            if word in ("-n", "--numprocesses") and i + 1 < len(words):
+                return f"xdist -n {words[i + 1]}"
+            if word.startswith("--numprocesses="):
+                return f"xdist -n {word.split('=', 1)[1]}"
+            if word.startswith("-n") and len(word) > 2 and word[2:].isalnum():
+                return f"xdist -n {word[2:]}"
+        return "serial"
+
+    @property
+    def profiles_note(self) -> str:
+        """The profiles the run tested: `all profiles`, or `profiles core, extended`."""
+        if set(PROFILES) <= set(self.profiles):
+            return "all profiles"
+        return f"profiles {', '.join(self.profiles)}"
+
     def notes(self, with_python: bool) -> list[str]:
-        """What tells this column apart beside name and version: the loop, maybe Python, no expectation file."""
+        """What tells this column apart beside name and version: loop, maybe Python, profiles, mode, expectations."""
         notes = [self.loop]
         if with_python:
             notes.append(self.python)
+        notes += [self.profiles_note, self.mode]
         if self.without_expectations:
             notes.append("no expectation file")
         return notes
