@@ -9,6 +9,12 @@ is charged to the rule it breaks (the test's own rule, or a rule its failure
 message names). The file lists, per mutant, those tests: the count of other
 failing tests is left out because collateral failures of a deliberately broken
 bus are not stable enough to commit.
+
+This command always runs the whole suite against every broken bus, one pytest
+process each (`run_all`), as `tests/test_kill_matrix.py` does with
+`CONFORMANCE_FULL_KILL_MATRIX=1`. By default that test runs the fast matrix
+(`run_fast`): each broken bus on the tests of its rule and a control sample only
+(`tests.mutants.selecting`), batched in-process (`tests.mutants.batch`).
 """
 
 from __future__ import annotations
