@@ -39,7 +39,7 @@ def test_the_wheel_adds_only_the_kits_own_name(wheel: Path) -> None:
     assert not [n for n in names if "__pycache__" in n], "compiled files of this machine are not shipped"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "reference = conformance._reference_bus:package" in text, text
+    assert "reference = conformance._reference_bus:implementation" in text, text
 
 
 def test_impl_reference_runs_from_the_unpacked_wheel(wheel: Path, tmp_path: Path) -> None:
@@ -48,14 +48,16 @@ def test_impl_reference_runs_from_the_unpacked_wheel(wheel: Path, tmp_path: Path
     env = {**os.environ, "PYTHONPATH": str(site)}
     probe = (
         "from conformance.loading import load_implementation; import conformance; "
-        "i = load_implementation('reference'); print(i.name, i.package.__name__, conformance.__file__)"
+        "i = load_implementation('reference'); print(i.name, i.version, i.package.__name__, conformance.__file__)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    name, package, where = proc.stdout.split()
+    name, version, package, where = proc.stdout.split()
     assert (name, package) == ("reference", "conformance._reference"), proc.stdout
+    own = (ROOT / "reference" / "__init__.py").read_text(encoding="utf-8").split('__version__ = "', 1)[1].split('"')[0]
+    assert version == own, f"the reference is labelled {version}, not its own version {own}"
     assert Path(where).is_relative_to(site), f"the kit was imported from {where}, not from the wheel"
     suite = ["--impl=reference", "--pyargs", "conformance.suite.test_events_and_container"]
     run = subprocess.run(
