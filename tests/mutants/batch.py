@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from .selecting import RuleSelection
+from .selecting import RuleSelection, suite_files
 
 
 def run_job(job: dict[str, str]) -> None:
@@ -43,6 +43,8 @@ def run_job(job: dict[str, str]) -> None:
                 f"--impl={job['impl']}",
                 f"--bound={job['bound']}",
                 f"--junitxml={job['junit']}",
+                # Only the modules that hold a test of the rule (the selection happens among them).
+                *(suite_files(job["rule"]) if job["rule"] else []),
             ],
             plugins=[RuleSelection(job["rule"] or None)],
         )

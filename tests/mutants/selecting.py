@@ -20,10 +20,22 @@ import hashlib
 
 import pytest
 
+from conformance._expectation_file import SUITE, suite_tests
 from conformance.plugin import rules_of
 
 CONTROL_SAMPLE = 6
 """Tests of other rules, from the modules of the rule's own tests, that a fast run keeps as controls."""
+
+
+def suite_files(rule: str) -> list[str]:
+    """The suite's modules holding a test of `rule`, read from the source (as paths to pass pytest).
+
+    A module with a test whose rules cannot be read without running it is included too; no module
+    at all means the whole suite. Collecting only these is what makes a fast run cheap: the
+    selection above then happens among them.
+    """
+    found = {key.split("::", 1)[0] for key, rules in suite_tests().items() if rules is None or rule in rules}
+    return [str(SUITE / name) for name in sorted(found)]
 
 
 def _order(item: pytest.Item) -> str:
