@@ -4,6 +4,10 @@ The suite runs as users run it (`python -m pytest --impl=...`), with a JUnit XML
 report; each test case there carries its rule as `<property name="rule">`, and a
 failure written by the kit starts its message with `[RULE-ID]`. The stateful test
 checks several rules and names the violated one that way.
+
+`run_many` runs the whole suite, one process per bus; `run_selected`, for the fast kill
+matrix, runs each bus on the tests of one rule (`tests.mutants.selecting`), many buses
+per process (`tests.mutants.batch`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ CONFORMING_BOUND = 2.0
 """`--bound` for the conforming buses: the kit's default, so a slow machine does not fail them."""
 TIMEOUT = 300.0
 """Seconds one whole suite run may take before it counts as hung."""
+BATCH_RUN_TIMEOUT = 60.0
+"""Seconds each selected run adds to its batch's time limit (`run_selected`)."""
 WORKERS = 4
 """Suite runs in parallel (they mostly wait, on bounds and handler threads)."""
 
@@ -141,7 +147,7 @@ def run_selected(
         with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
             batches = list(
                 pool.map(
-                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env),
+                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, len(shares[k])),
                     range(len(shares)),
                 )
             )
@@ -160,15 +166,17 @@ def run_selected(
         return runs
 
 
-def _run_batch(jobs: Path, extra_env: dict[str, str] | None) -> PytestRun:
-    """`python -m tests.mutants.batch JOBS` in the project's root, bounded by `TIMEOUT`."""
+def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int) -> PytestRun:
+    """`python -m tests.mutants.batch JOBS` in the project's root, bounded by a minute per run (`TIMEOUT` at least)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra_env or {})
     command = [sys.executable, "-m", "tests.mutants.batch", str(jobs)]
+    # A selected run takes seconds (half a minute for the slowest broken buses on a loaded machine).
+    bound = max(TIMEOUT, BATCH_RUN_TIMEOUT * count)
     started = time.monotonic()
     try:
-        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound)
     except subprocess.TimeoutExpired:
-        return PytestRun(-1, "", f"the batch timed out after {TIMEOUT:g} s", time.monotonic() - started, True)
+        return PytestRun(-1, "", f"the batch timed out after {bound:g} s", time.monotonic() - started, True)
     return PytestRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
