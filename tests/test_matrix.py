@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from conformance.capabilities import CAPABILITIES
 from conformance.matrix import column_ranges, load_matrix, render_html, render_markdown, result_schema, schema_errors
 from conformance.report import VERDICT_WORDS
 from conformance.rules import SPEC_VERSION
@@ -404,8 +405,10 @@ def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Pa
     for test in document["tests"]:
         if test["rule"] == rule["id"]:
             test["verdict"] = "unsupported"
+            test["capability"] = "priority"
     document["totals"]["pass"] -= 1
     document["totals"]["unsupported"] = 1
+    document["implementation"]["capabilities"] = [c for c in CAPABILITIES if c not in ("priority", "once")]
     changed = tmp_path / "unsupported.json"
     changed.write_text(json.dumps(document), encoding="utf-8")
     matrix = load_matrix([original, changed])
@@ -417,11 +420,14 @@ def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Pa
     second = next(line for line in columns if line.startswith("| 2 |")).split(" | ")
     assert second[header.index("unsupported")] == "1"
     row = next(line for line in markdown.splitlines() if line.startswith(f"| {rule['id']} | "))
-    assert row.endswith(" | conforms | unsupported |"), row
+    # The cell names the capability the rule's tests needed; the header, the ones the bus lacks.
+    assert row.endswith(" | conforms | unsupported (needs priority) |"), row
+    assert "<br>without once, priority<br>" in markdown or "<br>without priority, once<br>" in markdown
+    assert "- **unsupported**: not tested: the bus lacks a capability" in markdown
 
     page = render_html(matrix)
     assert '<option value="unsupported">unsupported</option>' in page
-    assert '<td class="verdict v-unsupported" data-verdict="unsupported">unsupported</td>' in page
+    assert '<td class="verdict v-unsupported" data-verdict="unsupported">unsupported (needs priority)</td>' in page
     assert '<th scope="col">unsupported</th>' in page and "td.v-unsupported {" in page
 
     # Any other verdict string shows as itself, unstyled, rather than failing the render.
@@ -430,6 +436,11 @@ def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Pa
     assert matrix.verdicts == ["fail", "xfail", "pass", "skip", "vanished", "untested"]
     assert render_markdown(matrix).count(" | conforms | vanished |") == 1
     assert '<td class="verdict v-vanished" data-verdict="vanished">vanished</td>' in render_html(matrix)
+    # Without the capability in the result (an adapter's own Unsupported), the cell is the plain word.
+    bare = dataclasses.replace(matrix.columns[1], verdicts={**odd.verdicts, rule["id"]: "unsupported"}, needs={})
+    matrix.columns[1] = bare
+    plain = next(line for line in render_markdown(matrix).splitlines() if line.startswith(f"| {rule['id']} | "))
+    assert plain.endswith(" | conforms | unsupported |"), plain
 
 
 # --- the published matrix --------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def render_html(matrix: Matrix) -> str:
             )
             for i, c in enumerate(cols):
                 verdict = matrix.verdict(c, row.id)
-                word = _e(verdict_word(verdict))
+                word = _e(c.cell_word(row.id, verdict))
                 if verdict in ("fail", "xfail") and row.id in c.failures:
                     word = f'<a href="#{anchor(i, row.id)}">{word}</a>'
                 out.append(f'<td class="verdict v-{_e(verdict)}" data-verdict="{_e(verdict)}">{word}</td>')

@@ -67,7 +67,7 @@ def render_markdown(matrix: Matrix) -> str:
             cells = []
             for i, c in enumerate(cols):
                 verdict = matrix.verdict(c, row.id)
-                word = _md(verdict_word(verdict))
+                word = _md(c.cell_word(row.id, verdict))
                 linked = verdict in ("fail", "xfail") and row.id in c.failures
                 cells.append(f"[{word}](#{anchor(i, row.id)})" if linked else word)
             lines.append(f"| {row.id} | {row.level} | {row.profile} | {_md(row.title)} | " + " | ".join(cells) + " |")

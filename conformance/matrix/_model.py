@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..capabilities import CAPABILITIES
 from ..expectations import default_path
 from ..report import VERDICT_ORDER, VERDICT_WORDS
 from ..rules import PROFILES
@@ -78,6 +79,25 @@ class Column:
     """Rule ID -> its failing tests (fail and xfail), sorted by test."""
     rules: dict[str, tuple[str, str, str]]
     """Rule ID -> (level, profile, title), as the run's SPEC.md had them."""
+    capabilities: tuple[str, ...] | None = None
+    """The capabilities the implementation declared, when not all of them (None: all)."""
+    needs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Rule ID -> the capabilities its unsupported tests needed, as the result names them."""
+
+    @property
+    def capabilities_note(self) -> str | None:
+        """`without priority, once`: the capabilities the run's bus did not declare, if any."""
+        if self.capabilities is None:
+            return None
+        missing = [c for c in CAPABILITIES if c not in self.capabilities]
+        return f"without {', '.join(missing)}" if missing else None
+
+    def cell_word(self, rule_id: str, verdict: str) -> str:
+        """How the column's cell for a rule reads: the verdict's word; an unsupported one names what it needs."""
+        needed = self.needs.get(rule_id)
+        if verdict == "unsupported" and needed:
+            return f"{verdict_word(verdict)} (needs {', '.join(needed)})"
+        return verdict_word(verdict)
 
     @property
     def expectations(self) -> str:
@@ -121,7 +141,10 @@ class Column:
         notes = [self.loop]
         if with_python:
             notes.append(self.python)
-        notes += [self.profiles_note, self.mode]
+        notes.append(self.profiles_note)
+        if self.capabilities_note:
+            notes.append(self.capabilities_note)
+        notes.append(self.mode)
         if self.without_expectations:
             notes.append("no expectation file")
         return notes
