@@ -446,39 +446,49 @@ def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Pa
 # --- the published matrix --------------------------------------------------------------------------
 
 
-def test_published_matrix_is_what_the_published_results_render() -> None:
-    files = history.published_results()
-    assert files, "docs/results/ holds the published results"
+PAGES = {"matrix": history.published_results, "history": history.release_results}
+"""The published pages (docs/matrix/NAME.md and .html) and the result files each is drawn from."""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_published_matrix_is_what_the_published_results_render(page: str) -> None:
+    files = PAGES[page]()
+    assert files, f"docs/results/ holds the results of the {page} page"
     matrix = load_matrix(files)
-    assert (history.MATRIX / "matrix.md").read_text(encoding="utf-8") == render_markdown(matrix), (
-        "docs/matrix/matrix.md is stale: python tools/history.py --render-only"
+    assert (history.MATRIX / f"{page}.md").read_text(encoding="utf-8") == render_markdown(matrix), (
+        f"docs/matrix/{page}.md is stale: python tools/history.py --render-only"
     )
-    assert (history.MATRIX / "matrix.html").read_text(encoding="utf-8") == render_html(matrix), (
-        "docs/matrix/matrix.html is stale: python tools/history.py --render-only"
+    assert (history.MATRIX / f"{page}.html").read_text(encoding="utf-8") == render_html(matrix), (
+        f"docs/matrix/{page}.html is stale: python tools/history.py --render-only"
     )
 
 
-def test_published_results_are_of_the_current_spec_version() -> None:
-    """The published page may not go stale: every result it is drawn from ran against this SPEC.md.
+@pytest.mark.parametrize("page", PAGES)
+def test_published_results_are_of_the_current_spec_version(page: str) -> None:
+    """The published pages may not go stale: every result they are drawn from ran against this SPEC.md.
 
     Kept apart from the byte-for-byte check above, so that a stale result set reads as what it is.
     """
-    files = history.published_results()
-    assert files, "docs/results/ holds the published results"
+    files = PAGES[page]()
+    assert files, f"docs/results/ holds the results of the {page} page"
     stale = []
     for path in files:
         spec = json.loads(path.read_text(encoding="utf-8"))["spec"]["version"]
         if spec != SPEC_VERSION:
             stale.append(f"{path.name} (SPEC.md {spec})")
     assert not stale, (
-        f"the published matrix is drawn from results of another SPEC.md version than the current {SPEC_VERSION}: "
-        f"{', '.join(stale)}; regenerate them and the page with `.venv/bin/python tools/history.py`"
+        f"docs/matrix/{page} is drawn from results of another SPEC.md version than the current {SPEC_VERSION}: "
+        f"{', '.join(stale)}; regenerate them and the pages with `.venv/bin/python tools/history.py`"
     )
 
 
 def test_published_results_hold_the_promised_columns() -> None:
-    names = {p.name for p in history.published_results()}
-    assert {"reference.json", "alt-impl.json", f"pico-ioc-{history.PINNED}.json"} <= names
+    """The main page: every shipped implementation, in order; pico-ioc's releases have a page of their own."""
+    names = [p.name for p in history.published_results()]
+    promised = ["reference.json", "alt-impl.json", f"pico-ioc-{history.PINNED}.json"]
+    promised += [history.release_result(history.PINNED).name, "bubus.json", "pyee.json", "blinker.json"]
+    assert names == promised, f"docs/results/ lacks the results of {sorted(set(promised) - set(names))}"
+    assert [p for p in history.release_results() if p.name in names] == [history.release_result(history.PINNED)]
     releases = (history.MATRIX / "releases.md").read_text(encoding="utf-8")
     first = re.search(r"first release with `pico_ioc.event_bus` is \*\*([\d.]+)\*\*", releases)
     assert first, releases
