@@ -423,7 +423,7 @@ def test_unsupported_and_unknown_verdicts_render_as_their_own_label(tmp_path: Pa
     # The cell names the capability the rule's tests needed; the header, the ones the bus lacks.
     assert row.endswith(" | conforms | unsupported (needs priority) |"), row
     assert "<br>without once, priority<br>" in markdown or "<br>without priority, once<br>" in markdown
-    assert "- **unsupported**: not tested: the bus lacks a capability" in markdown
+    assert "- **unsupported**: not run: the bus lacks a capability" in markdown
 
     page = render_html(matrix)
     assert '<option value="unsupported">unsupported</option>' in page

@@ -21,11 +21,9 @@ VERDICT_MEANINGS = {
     "pass": "every test of the rule passed",
     "fail": "a test of the rule failed: the bus does not do what SPEC.md says (the link shows what was observed)",
     "xfail": "a test of the rule failed as the run's expectation file says it does: a known deviation",
-    "unsupported": "not tested: the bus lacks a capability the rule's tests need (the cell names it, if the result "
-    "does)",
-    "skip": "not tested: the run did not test the rule's profile (the bus does not claim it, or --profiles left "
-    "it out)",
-    "untested": "not tested: the run's SPEC.md had no such rule, or no test of it ran",
+    "unsupported": "not run: the bus lacks a capability the rule's tests need (the cell names it when the result does)",
+    "skip": "not run: the run left the rule's profile out (the bus does not claim it, or --profiles omitted it)",
+    "untested": "the run's SPEC.md had no such rule, or no test of it ran",
     "vanished": "the rule's tests were not collected in this run",
 }
 """What each verdict means, for the legend of every matrix; a verdict missing here is shown by its name."""
