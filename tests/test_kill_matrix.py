@@ -1,33 +1,57 @@
 """The suite catches every broken bus of `tests/mutants/`, and passes both conforming buses.
 
-The whole conformance suite runs once per bus, each in a subprocess, four at a
-time (`tests.mutants.running`): 94 runs, about a minute on two cores. A broken
-bus must make the suite fail with a failure charged to the rule it breaks (a
-known gap must not: it is an xfail, strict); the reference and the second bus
-(`tests/alt_impl/`) must pass it all. `docs/kill-matrix.md` must be what
-`python -m tests.mutants.matrix` writes from these very runs, so the committed
-matrix cannot go stale.
+A broken bus must make the suite fail with a failure charged to the rule it breaks
+(a known gap must not: it is an xfail, strict); the reference and the second bus
+(`tests/alt_impl/`) must pass the whole suite.
+
+Two depths, one set of assertions:
+
+- By default (the fast matrix, about a minute on two cores), each broken bus runs
+  only the tests that check its rule (every test whose `rule` marker lists it, the
+  stateful test included) and a fixed control sample of up to six other tests of the
+  same suite modules (`tests.mutants.selecting`), many broken buses per process
+  (`tests.mutants.batch`). That is enough for the verdict: a failure counts for a
+  rule only when the failing test is charged to it, and every test the full matrix
+  has ever listed as catching a broken bus checks that bus's rule, which
+  `test_kill_matrix_document_lists_the_catalogue` checks on the committed document
+  on every run. The controls are the neighbours most likely to blame the wrong rule;
+  they show that no test of another rule is charged to the broken one.
+- With `CONFORMANCE_FULL_KILL_MATRIX=1` (as `.ci/run` sets), the whole suite runs
+  against every broken bus, each in its own pytest process (`tests.mutants.running`),
+  and `docs/kill-matrix.md` must be what `python -m tests.mutants.matrix` writes from
+  those very runs.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from conformance._expectation_file import suite_tests
+from conformance.rules import RULES
 from tests.mutants.base import Mutant
 from tests.mutants.catalogue import CATCHABLE as MUTANTS
-from tests.mutants.matrix import CONFORMING, MATRIX, render, run_all, skeleton
+from tests.mutants.catalogue import MUTANTS as EVERY_MUTANT
+from tests.mutants.matrix import CONFORMING, FULL_ENV, MATRIX, full_requested, render, run_all, run_fast, skeleton
 from tests.mutants.running import SuiteRun
+
+FULL = full_requested()
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, SuiteRun]:
     """The suite's runs on every broken bus and on the conforming buses, by `--impl`."""
-    return run_all(MUTANTS)
+    return run_all(MUTANTS) if FULL else run_fast(MUTANTS)
 
 
 def _summary(run: SuiteRun) -> str:
     failing = "\n".join(f"  {f.test} [{f.rule}] names {sorted(f.named)}" for f in run.failures) or "  none"
-    return f"exit status {run.returncode}, {run.tests} tests, {run.seconds:.1f} s; failing:\n{failing}\n{run.output}"
+    depth = "whole suite" if FULL else f"the rule's tests and controls (set {FULL_ENV}=1 for the whole suite)"
+    return (
+        f"exit status {run.returncode}, {run.tests} tests ({depth}), {run.seconds:.1f} s; failing:\n"
+        f"{failing}\n{run.output}"
+    )
 
 
 @pytest.mark.parametrize("impl", CONFORMING)
@@ -51,9 +75,63 @@ def test_suite_catches_the_broken_bus(runs: dict[str, SuiteRun], mutant: Mutant)
     assert run.failing_for(mutant.rule), (
         f"the suite failed on {mutant.name}, but no failing test is charged to {mutant.rule}: {_summary(run)}"
     )
+    assert not run.wrongly_charged(mutant.rule), (
+        f"on {mutant.name}, tests that do not check {mutant.rule} charge their failure to it "
+        f"({', '.join(run.wrongly_charged(mutant.rule))}): a failure message names a rule its test does not "
+        f"check; {_summary(run)}"
+    )
 
 
+@pytest.mark.skipif(not FULL, reason=f"the document is written from full runs only: set {FULL_ENV}=1")
 def test_kill_matrix_document_is_current(runs: dict[str, SuiteRun]) -> None:
     expected = render(MUTANTS, runs)
     assert MATRIX.exists(), f"{MATRIX} is missing: run python -m tests.mutants.matrix"
     assert skeleton(MATRIX.read_text()) == skeleton(expected), f"{MATRIX} is stale: run python -m tests.mutants.matrix"
+
+
+_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<base>\w+) \| (?P<rule>[A-Z0-9-]+)(?: \((?P<level>\w+)\))? \| ")
+
+
+def test_mutant_names_are_unique() -> None:
+    """`--impl=tests.mutants:<attr>` and the matrix's runs are keyed by name: two mutants of one name share a run."""
+    seen: dict[str, Mutant] = {}
+    twice = []
+    for m in EVERY_MUTANT:
+        if m.attr in seen:
+            twice.append(f"{m.name} ({seen[m.attr].rule} and {m.rule})")
+        seen[m.attr] = m
+    assert not twice, f"broken buses share a name, so one of each pair is never run: {', '.join(twice)}"
+
+
+def test_kill_matrix_document_lists_the_catalogue() -> None:
+    """Cheap, every run: the committed document has one row per catchable mutant, as the catalogue says.
+
+    Its *caught by* cells are the full matrix's; each test there must check the row's rule, which is what
+    lets the fast matrix run only those tests (and a control sample) on each broken bus.
+    """
+    assert MATRIX.exists(), f"{MATRIX} is missing: run python -m tests.mutants.matrix"
+    rows = [(match, line) for line in MATRIX.read_text().splitlines() if (match := _ROW.match(line))]
+    documented = [(match["name"], match["rule"]) for match, _ in rows]
+    catalogue = [(m.name, m.rule) for m in MUTANTS]
+    missing = [f"{n} ({r})" for n, r in catalogue if (n, r) not in documented]
+    extra = [f"{n} ({r})" for n, r in documented if (n, r) not in catalogue]
+    assert not missing and not extra, (
+        f"{MATRIX} does not list the catalogue's broken buses: missing {missing or 'none'}, not in the catalogue "
+        f"{extra or 'none'}; run CONFORMANCE_FULL_KILL_MATRIX=1 python -m tests.mutants.matrix"
+    )
+    assert documented == catalogue, f"{MATRIX} lists the broken buses in another order than the catalogue"
+    checks = suite_tests()
+    for (match, line), m in zip(rows, MUTANTS, strict=True):
+        level = RULES[m.rule].level
+        cells = line.split(" | ")
+        assert match["base"] == ("reference" if m.base == "reference" else "alt"), f"{m.name}: base differs: {line}"
+        assert (match["level"] or "MUST") == level, f"{m.name}: {m.rule} is {level} in SPEC.md, not so in: {line}"
+        assert cells[3] == m.description, f"{m.name}: description differs: {cells[3]!r} != {m.description!r}"
+        assert cells[5].rstrip(" |") == ("known gap" if m.gap else "caught"), f"{m.name}: verdict {cells[5]!r}"
+        for test in re.findall(r"`([^`]+)`", cells[4]):
+            module, _, name = test.partition("::")
+            rules = checks.get(f"{module}.py::{name.split('[')[0]}") or ()
+            assert m.rule in rules, (
+                f"{MATRIX}: {m.name} is caught by {test}, which checks {', '.join(rules) or 'no rule'}, not "
+                f"{m.rule}; the fast matrix runs only the tests of the broken bus's rule, so it would miss this"
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -38,8 +39,11 @@ SELECTIONS = {
 def test_serial_and_xdist_runs_give_identical_reports(tmp_path: Path, impl: str) -> None:
     (tmp_path / "serial").mkdir()
     (tmp_path / "xdist").mkdir()
-    serial_md, serial_json, serial_out = run(tmp_path / "serial", impl, *SELECTIONS[impl])
-    xdist_md, xdist_json, xdist_out = run(tmp_path / "xdist", impl, "-n", "2", *SELECTIONS[impl])
+    # The two runs are independent and mostly wait on bounds and handler threads: side by side.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        serial = pool.submit(run, tmp_path / "serial", impl, *SELECTIONS[impl])
+        xdist = pool.submit(run, tmp_path / "xdist", impl, "-n", "2", *SELECTIONS[impl])
+        (serial_md, serial_json, serial_out), (xdist_md, xdist_json, xdist_out) = serial.result(), xdist.result()
     assert xdist_md == serial_md
     assert xdist_json == serial_json
     summary = [line for line in serial_out.splitlines() if "rules checked" in line]

@@ -1,11 +1,12 @@
 """Regenerate the published conformance matrix: `python tools/history.py` (progress on stderr).
 
-It runs the kit against the reference bus, the alternative bus, pico-ioc 2.5.2
-with its expectation file, and every pico-ioc release that ships
-`pico_ioc.event_bus` (found by bisecting the releases PyPI lists) with no
-expectation file, each release in a virtual environment of its own; writes one
-result per column to docs/results/, then docs/matrix/matrix.md, matrix.html and
-releases.md. `--render-only` redraws the matrix from the committed results.
+It runs the kit against the reference bus, the alternative bus, bubus, pyee and
+blinker (in this environment), pico-ioc 2.5.2 with its expectation file, and every
+pico-ioc release that ships `pico_ioc.event_bus` (found by bisecting the releases
+PyPI lists) with no expectation file, each release in a virtual environment of its
+own; writes one result per column to docs/results/, then docs/matrix/matrix.md and
+matrix.html (every shipped implementation), history.md and history.html (pico-ioc's
+releases) and releases.md. `--render-only` redraws the pages from the committed results.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ RESULTS = ROOT / "docs" / "results"
 MATRIX = ROOT / "docs" / "matrix"
 PINNED = "2.5.2"
 """The pico-ioc release the bundled expectation file describes."""
-FIXED = (("reference", "reference.json"), ("tests.alt_impl", "alt-impl.json"))
-"""Columns run in this interpreter's environment: (--impl, result file)."""
+FIXED = (
+    ("reference", "reference.json"),
+    ("tests.alt_impl", "alt-impl.json"),
+    ("bubus", "bubus.json"),
+    ("pyee", "pyee.json"),
+    ("blinker", "blinker.json"),
+)
+"""Columns run in this interpreter's environment (the test extra installs the libraries): (--impl, result file)."""
 MARKER = "pico_ioc/event_bus.py"
 
 
@@ -177,21 +184,36 @@ def release_result(version: str) -> Path:
 
 
 def published_results() -> list[Path]:
-    """The published result files in column order: fixed columns, pico-ioc 2.5.2, then each release."""
-    fixed = [RESULTS / name for _, name in FIXED] + [RESULTS / f"pico-ioc-{PINNED}.json"]
-    releases = sorted(
+    """The main page's result files in column order: every shipped implementation.
+
+    The reference, the alternative bus, pico-ioc 2.5.2 with and without its expectation file,
+    then the three libraries the kit ships adapters for.
+    """
+    names = ["reference.json", "alt-impl.json", f"pico-ioc-{PINNED}.json", release_result(PINNED).name]
+    names += ["bubus.json", "pyee.json", "blinker.json"]
+    return [RESULTS / name for name in names if (RESULTS / name).is_file()]
+
+
+def release_results() -> list[Path]:
+    """The release-history page's result files: each pico-ioc release with the bus, oldest first."""
+    return sorted(
         RESULTS.glob("pico-ioc-*-no-expectations.json"),
         key=lambda p: Version(p.name[len("pico-ioc-") : -len("-no-expectations.json")]),
     )
-    return [p for p in fixed if p.is_file()] + releases
 
 
 def render() -> int:
-    """docs/matrix/matrix.md and matrix.html from the published results; the matrix command's exit status."""
+    """The two matrix pages from the published results; the matrix command's exit status.
+
+    docs/matrix/matrix.md and matrix.html: every shipped implementation; history.md and
+    history.html: pico-ioc's releases, each without an expectation file.
+    """
     from conformance.matrix import main as matrix_main
 
     outputs = ["--markdown", str(MATRIX / "matrix.md"), "--html", str(MATRIX / "matrix.html")]
-    return matrix_main([*(str(p) for p in published_results()), *outputs])
+    status = matrix_main([*(str(p) for p in published_results()), *outputs])
+    outputs = ["--markdown", str(MATRIX / "history.md"), "--html", str(MATRIX / "history.html")]
+    return status or matrix_main([*(str(p) for p in release_results()), *outputs])
 
 
 def render_releases(versions: list[str], first: int, outcomes: dict[str, Outcome]) -> str:

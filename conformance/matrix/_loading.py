@@ -54,7 +54,12 @@ def load_result(path: Path) -> Column:
                     explanation=cut(_unescape(test["explanation"])),
                 )
             )
+    needs: dict[str, set[str]] = {}
+    for test in document["tests"]:
+        if test["verdict"] == "unsupported" and test.get("capability"):
+            needs.setdefault(test["rule"], set()).add(str(test["capability"]))
     implementation, environment = document["implementation"], document["environment"]
+    declared = implementation.get("capabilities")
     totals: dict[str, int] = document["totals"]
     return Column(
         source=path.name,
@@ -71,8 +76,10 @@ def load_result(path: Path) -> Column:
         verdicts={rule["id"]: rule["verdict"] for rule in document["rules"]},
         failures=failures,
         rules={rule["id"]: (rule["level"], rule["profile"], rule["title"]) for rule in document["rules"]},
-        capabilities=_capabilities(implementation),
+        declared=_capabilities(implementation),
         completeness=_completeness(document),
+        capabilities=None if declared is None else tuple(declared),
+        needs={rule_id: tuple(sorted(names)) for rule_id, names in needs.items()},
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..capabilities import CAPABILITIES
+from ..expectations import default_path
 from ..report import VERDICT_ORDER, VERDICT_WORDS
 from ..rules import PROFILES
 
@@ -13,6 +15,23 @@ VERDICTS = ("fail", "xfail", "pass", "skip", "untested")
 
 PROFILE_ORDER: tuple[str, ...] = PROFILES
 LEVEL_ORDER = ("MUST", "SHOULD", "MAY")
+
+
+VERDICT_MEANINGS = {
+    "pass": "every test of the rule passed",
+    "fail": "a test of the rule failed: the bus does not do what SPEC.md says (the link shows what was observed)",
+    "xfail": "a test of the rule failed as the run's expectation file says it does: a known deviation",
+    "unsupported": "not run: the bus lacks a capability the rule's tests need (the cell names it when the result does)",
+    "skip": "not run: the run left the rule's profile out (the bus does not claim it, or --profiles omitted it)",
+    "untested": "the run's SPEC.md had no such rule, or no test of it ran",
+    "vanished": "the rule's tests were not collected in this run",
+}
+"""What each verdict means, for the legend of every matrix; a verdict missing here is shown by its name."""
+
+
+def verdict_meaning(verdict: str) -> str:
+    """The legend's text for a verdict."""
+    return VERDICT_MEANINGS.get(verdict, "a verdict this version of the kit does not describe")
 
 
 def verdict_word(verdict: str) -> str:
@@ -58,10 +77,29 @@ class Column:
     """Rule ID -> its failing tests (fail and xfail), sorted by test."""
     rules: dict[str, tuple[str, str, str]]
     """Rule ID -> (level, profile, title), as the run's SPEC.md had them."""
-    capabilities: str = "all"
+    declared: str = "all"
     """The capabilities the implementation declared, in words (`all` when the file lists none)."""
     completeness: str = ""
     """Per claimed profile: complete, or partial with the rules each unsupported capability leaves unjudged."""
+    capabilities: tuple[str, ...] | None = None
+    """The capabilities the implementation declared, when not all of them (None: all)."""
+    needs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Rule ID -> the capabilities its unsupported tests needed, as the result names them."""
+
+    @property
+    def capabilities_note(self) -> str | None:
+        """`without priority, once`: the capabilities the run's bus did not declare, if any."""
+        if self.capabilities is None:
+            return None
+        missing = [c for c in CAPABILITIES if c not in self.capabilities]
+        return f"without {', '.join(missing)}" if missing else None
+
+    def cell_word(self, rule_id: str, verdict: str) -> str:
+        """How the column's cell for a rule reads: the verdict's word; an unsupported one names what it needs."""
+        needed = self.needs.get(rule_id)
+        if verdict == "unsupported" and needed:
+            return f"{verdict_word(verdict)} (needs {', '.join(needed)})"
+        return verdict_word(verdict)
 
     @property
     def expectations(self) -> str:
@@ -70,7 +108,9 @@ class Column:
         given = [a.split("=", 1)[1] for a in words if a.startswith("--expectations=")]
         given += [b for a, b in itertools.pairwise(words) if a == "--expectations"]
         if not given:
-            return "default"
+            # The kit's default is the file it bundles for the implementation; most have none.
+            bundled = default_path(self.name)
+            return f"{bundled.name} (bundled)" if bundled is not None else "none (the kit bundles none)"
         return given[-1] if given[-1] == "none" else given[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
     @property
@@ -78,11 +118,35 @@ class Column:
         """True when the run was told to ignore any expectation file (`--expectations=none`)."""
         return self.expectations == "none"
 
+    @property
+    def mode(self) -> str:
+        """How pytest ran the suite, from the command: `serial`, or `xdist -n N` under pytest-xdist."""
+        words = self.command.split()
+        for i, word in enumerate(words):
+            if word in ("-n", "--numprocesses") and i + 1 < len(words):
+                return f"xdist -n {words[i + 1]}"
+            if word.startswith("--numprocesses="):
+                return f"xdist -n {word.split('=', 1)[1]}"
+            if word.startswith("-n") and len(word) > 2 and word[2:].isalnum():
+                return f"xdist -n {word[2:]}"
+        return "serial"
+
+    @property
+    def profiles_note(self) -> str:
+        """The profiles the run tested: `all profiles`, or `profiles core, extended`."""
+        if set(PROFILES) <= set(self.profiles):
+            return "all profiles"
+        return f"profiles {', '.join(self.profiles)}"
+
     def notes(self, with_python: bool) -> list[str]:
-        """What tells this column apart beside name and version: the loop, maybe Python, no expectation file."""
+        """What tells this column apart beside name and version: loop, maybe Python, profiles, mode, expectations."""
         notes = [self.loop]
         if with_python:
             notes.append(self.python)
+        notes.append(self.profiles_note)
+        if self.capabilities_note:
+            notes.append(self.capabilities_note)
+        notes.append(self.mode)
         if self.without_expectations:
             notes.append("no expectation file")
         return notes
@@ -112,6 +176,24 @@ class Matrix:
         for row in self.rows:
             groups.setdefault(row.section, []).append(row)
         return list(groups.items())
+
+    @property
+    def spec_versions(self) -> list[str]:
+        """The SPEC.md versions the columns ran against, in order of first appearance."""
+        return list(dict.fromkeys(c.spec for c in self.columns))
+
+    def spec_warning(self) -> str | None:
+        """A warning when the columns ran against different SPEC.md versions: their rows may differ."""
+        versions = self.spec_versions
+        if len(versions) < 2:
+            return None
+        by = "; ".join(
+            f"{v}: columns {', '.join(str(i) for i, c in enumerate(self.columns, 1) if c.spec == v)}" for v in versions
+        )
+        return (
+            f"These results ran against different versions of SPEC.md ({by}). A rule's wording, level or profile "
+            "may differ between them, so compare their verdicts with care."
+        )
 
     @property
     def python_varies(self) -> bool:

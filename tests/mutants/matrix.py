@@ -9,13 +9,21 @@ is charged to the rule it breaks (the test's own rule, or a rule its failure
 message names). The file lists, per mutant, those tests: the count of other
 failing tests is left out because collateral failures of a deliberately broken
 bus are not stable enough to commit.
+
+This command always runs the whole suite against every broken bus, one pytest
+process each (`run_all`), as `tests/test_kill_matrix.py` does with
+`CONFORMANCE_FULL_KILL_MATRIX=1`. By default that test runs the fast matrix
+(`run_fast`): each broken bus on the tests of its rule and a control sample only
+(`tests.mutants.selecting`), batched in-process (`tests.mutants.batch`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conformance.rules import RULES
@@ -24,7 +32,7 @@ from tests.pytest_run import ROOT
 from .base import Mutant
 from .catalogue import CATCHABLE as MUTANTS
 from .conforming import VARIANTS
-from .running import CONFORMING_BOUND, MUTANT_BOUND, SuiteRun, run_many
+from .running import CONFORMING_BOUND, MUTANT_BOUND, SuiteRun, run_many, run_selected
 
 MATRIX = ROOT / "docs" / "kill-matrix.md"
 """Where the kill matrix is kept."""
@@ -32,6 +40,16 @@ CONFORMING = ("reference", "tests.alt_impl", *(v.impl for v in VARIANTS))
 """The buses that must pass the whole suite: the two conforming buses and the conforming variants."""
 SUITE_ENV = {"CONFORMANCE_STATEFUL_SHRINK": "0"}
 """Environment of the suite runs: the stateful test reports its first failing example unshrunk."""
+FULL_ENV = "CONFORMANCE_FULL_KILL_MATRIX"
+"""Set to 1, `tests/test_kill_matrix.py` runs the whole suite against every broken bus (as `.ci/run` does)."""
+FAST_WORKERS = 8
+"""Batches of the fast matrix: its runs mostly wait on bounds and handler threads, so more than the cores."""
+
+
+def full_requested() -> bool:
+    """Whether the environment asks for the full kill matrix (`CONFORMANCE_FULL_KILL_MATRIX=1`)."""
+    return os.environ.get(FULL_ENV, "").strip() not in ("", "0")
+
 
 NOT_EXERCISED = {
     "EXT-ERR-4": "MAY: wrapping INLINE exceptions or not is a free choice, with no bound to break (ERR-1 "
@@ -62,6 +80,19 @@ def run_all(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMING
     """Suite runs of the mutants (short bound) and of the conforming buses (default bound), by `--impl`."""
     jobs = [(name, CONFORMING_BOUND) for name in conforming] + [(m.impl, MUTANT_BOUND) for m in mutants]
     return run_many(jobs, extra_env=SUITE_ENV)
+
+
+def run_fast(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMING) -> dict[str, SuiteRun]:
+    """The fast matrix: each broken bus on its rule's tests and a control sample (`tests.mutants.selecting`).
+
+    The conforming buses still run the whole suite, in parallel with the broken buses' batches.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        whole = pool.submit(run_many, [(name, CONFORMING_BOUND) for name in conforming], extra_env=SUITE_ENV)
+        selected = pool.submit(
+            run_selected, [(m.impl, MUTANT_BOUND, m.rule) for m in mutants], workers=FAST_WORKERS, extra_env=SUITE_ENV
+        )
+        return whole.result() | selected.result()
 
 
 def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:

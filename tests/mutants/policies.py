@@ -491,7 +491,7 @@ MUTANTS = [
         EventBus=LongGracePeriodBus,
     ),
     mutant(
-        "worker-awaits-task-handlers",
+        "worker-waits-for-task-handlers",
         "POL-TASK-2",
         "the worker waits for each event's TASK handlers before taking the next event",
         ALT,

@@ -4,19 +4,28 @@ The suite runs as users run it (`python -m pytest --impl=...`), with a JUnit XML
 report; each test case there carries its rule as `<property name="rule">`, and a
 failure written by the kit starts its message with `[RULE-ID]`. The stateful test
 checks several rules and names the violated one that way.
+
+`run_many` runs the whole suite, one process per bus; `run_selected`, for the fast kill
+matrix, runs each bus on the tests of one rule (`tests.mutants.selecting`), many buses
+per process (`tests.mutants.batch`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.pytest_run import run_pytest
+from tests.pytest_run import ROOT, PytestRun, run_pytest
 
 MUTANT_BOUND = 0.5
 """`--bound` for broken buses: a hang fails in half a second instead of two."""
@@ -24,6 +33,8 @@ CONFORMING_BOUND = 2.0
 """`--bound` for the conforming buses: the kit's default, so a slow machine does not fail them."""
 TIMEOUT = 300.0
 """Seconds one whole suite run may take before it counts as hung."""
+BATCH_RUN_TIMEOUT = 60.0
+"""Seconds each selected run adds to its batch's time limit (`run_selected`)."""
 WORKERS = 4
 """Suite runs in parallel (they mostly wait, on bounds and handler threads)."""
 
@@ -38,12 +49,18 @@ class Failure:
     """`module::name`, e.g. `test_worker::test_post_is_a_plain_call`."""
     rule: str | None
     """The test's own rule (its marker's first ID)."""
+    checks: frozenset[str]
+    """Every rule the test checks (all its marker's IDs; `tests.mutants.selecting` records them)."""
     named: frozenset[str]
     """The rules its failure message names as violated (`[ID]` at the start of a line)."""
 
     def names(self, rule: str) -> bool:
         """Whether this failure is charged to `rule`: it is the test's rule, or the message names it."""
         return rule == self.rule or rule in self.named
+
+    def wrongly_names(self, rule: str) -> bool:
+        """Whether this failure is charged to `rule` although the test does not check it."""
+        return self.names(rule) and rule not in self.checks and rule != self.rule
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,10 @@ class SuiteRun:
         """The failing tests charged to `rule`."""
         return [f.test for f in self.failures if f.names(rule)]
 
+    def wrongly_charged(self, rule: str) -> list[str]:
+        """The failing tests charged to `rule` by their message although they check other rules."""
+        return [f.test for f in self.failures if f.wrongly_names(rule)]
+
     @property
     def completed(self) -> bool:
         """Whether pytest ran the suite to the end (exit status 0 or 1, a report with tests in it)."""
@@ -73,7 +94,9 @@ def run_suite(impl: str, *, bound: float, extra_env: dict[str, str] | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         run = run_pytest(
-            f"--impl={impl}", f"--bound={bound:g}", "-q", f"--junitxml={report}", env=extra_env, timeout=TIMEOUT
+            *("-p", "tests.mutants.selecting", f"--impl={impl}", f"--bound={bound:g}", "-q", f"--junitxml={report}"),
+            env=extra_env,
+            timeout=TIMEOUT,
         )
         tests, failures = _parse(report) if report.exists() and not run.timed_out else (0, ())
     return SuiteRun(impl, run.returncode, run.seconds, tests, failures, run.output[-3000:])
@@ -87,11 +110,74 @@ def _parse(report: Path) -> tuple[int, tuple[Failure, ...]]:
         bad = [child for child in case if child.tag in ("failure", "error")]
         if not bad:
             continue
-        rule = next((p.get("value") for p in case.iter("property") if p.get("name") == "rule"), None)
+        props = {p.get("name"): p.get("value") or "" for p in case.iter("property")}
+        rule = props.get("rule")
+        checks = frozenset(filter(None, props.get("rules", "").split(",")))
         text = "\n".join((child.get("message") or "") + "\n" + (child.text or "") for child in bad)
         module = (case.get("classname") or "").rsplit(".", 1)[-1]
-        failures.append(Failure(f"{module}::{case.get('name')}", rule, frozenset(_RULE_IN_MESSAGE.findall(text))))
+        named = frozenset(_RULE_IN_MESSAGE.findall(text))
+        failures.append(Failure(f"{module}::{case.get('name')}", rule, checks, named))
     return len(cases), tuple(failures)
+
+
+def run_selected(
+    jobs: Sequence[tuple[str, float, str]], *, workers: int = WORKERS, extra_env: dict[str, str] | None = None
+) -> dict[str, SuiteRun]:
+    """Run each `(impl, bound, rule)` on its rule's tests and controls (`tests.mutants.selecting`); by impl.
+
+    The runs are dealt round-robin to `workers` processes of `tests.mutants.batch`, each running its
+    share one after another in-process; a batch that hangs past `TIMEOUT` loses its unfinished runs,
+    which then count as not completed.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        specs = [
+            {
+                "impl": impl,
+                "bound": f"{bound:g}",
+                "rule": rule,
+                "junit": str(folder / f"{n}.xml"),
+                "result": str(folder / f"{n}.json"),
+            }
+            for n, (impl, bound, rule) in enumerate(jobs)
+        ]
+        shares = [specs[k::workers] for k in range(workers) if specs[k::workers]]
+        for k, share in enumerate(shares):
+            (folder / f"batch{k}.json").write_text(json.dumps(share))
+        with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
+            batches = list(
+                pool.map(
+                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, len(shares[k])),
+                    range(len(shares)),
+                )
+            )
+        runs = {}
+        for spec in specs:
+            junit, result = Path(spec["junit"]), Path(spec["result"])
+            if result.exists():
+                done = json.loads(result.read_text())
+                tests, failures = _parse(junit) if junit.exists() else (0, ())
+                runs[spec["impl"]] = SuiteRun(
+                    spec["impl"], done["returncode"], done["seconds"], tests, failures, done["output"]
+                )
+            else:
+                lost = next(b for b, share in zip(batches, shares, strict=True) if spec in share)
+                runs[spec["impl"]] = SuiteRun(spec["impl"], -1, lost.seconds, 0, (), lost.output[-3000:])
+        return runs
+
+
+def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int) -> PytestRun:
+    """`python -m tests.mutants.batch JOBS` in the project's root, bounded by a minute per run (`TIMEOUT` at least)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra_env or {})
+    command = [sys.executable, "-m", "tests.mutants.batch", str(jobs)]
+    # A selected run takes seconds (half a minute for the slowest broken buses on a loaded machine).
+    bound = max(TIMEOUT, BATCH_RUN_TIMEOUT * count)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound)
+    except subprocess.TimeoutExpired:
+        return PytestRun(-1, "", f"the batch timed out after {bound:g} s", time.monotonic() - started, True)
+    return PytestRun(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
 def run_many(impls: Iterable[tuple[str, float]], *, extra_env: dict[str, str] | None = None) -> dict[str, SuiteRun]:
