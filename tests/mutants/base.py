@@ -45,6 +45,10 @@ class Mutant:
     hangs: bool = False
     """A bus that hangs nearly every test: `tests/test_hang_bounds.py` proves the kit's bounds on it, and the
     kill matrix, which runs the whole suite, leaves it out."""
+    bound: float | None = None
+    """The `--bound` its runs need, when not the kill matrix's short one: a defect that is a duration sized
+    against the kit's default bound (a "generous" 1.4 s timeout) is judged at that bound, where the kit's
+    "waits for" handlers take three quarters of it (`conformance._sync.patience`)."""
 
     @property
     def attr(self) -> str:
@@ -99,10 +103,11 @@ def mutant(
     gap: str | None = None,
     remove: tuple[str, ...] = (),
     hangs: bool = False,
+    bound: float | None = None,
     **replace: Any,
 ) -> Mutant:
     """A `Mutant`; keyword arguments name what it replaces (`EventBus=...`, `init=...`)."""
-    return Mutant(name, rule, description, base, replace, remove, gap, hangs)
+    return Mutant(name, rule, description, base, replace, remove, gap, hangs, bound)
 
 
 def container_init(container_class: type) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import reference.event_bus as ref
 import tests.alt_impl.event_bus as alt
+from conformance.kit import DEFAULT_BOUND
 from tests.alt_impl.container import Container
 
 from .base import ALT, REFERENCE, container_init, mutant
@@ -708,6 +709,7 @@ MUTANTS = [
         "aclose gives the worker 1.4 s to drain, then cancels it and drops the queued events",
         ALT,
         EventBus=GenerousCloseBus,
+        bound=DEFAULT_BOUND,
     ),
     mutant(
         "start-worker-after-aclose",
@@ -736,6 +738,7 @@ MUTANTS = [
         "publish_sync without a loop gives the dispatch 1.4 s, then abandons the handlers still running",
         ALT,
         EventBus=GenerousPublishSyncBus,
+        bound=DEFAULT_BOUND,
     ),
     mutant(
         "publish-sync-handler-timeout-1-s",
@@ -743,6 +746,7 @@ MUTANTS = [
         "publish_sync awaits each INLINE handler with a 1 s timeout and abandons a slower one",
         ALT,
         EventBus=HandlerTimeoutPublishSyncBus,
+        bound=DEFAULT_BOUND,
     ),
     mutant(
         "publish-sync-waits-400-ms-for-tasks",
@@ -750,6 +754,7 @@ MUTANTS = [
         "publish_sync without a loop waits 0.4 s for its TASK handlers, then asyncio.run cancels them",
         ALT,
         EventBus=PatientPublishSyncBus,
+        bound=DEFAULT_BOUND,
     ),
     mutant(
         "publish-sync-waits-1400-ms-for-tasks",
@@ -757,6 +762,7 @@ MUTANTS = [
         "publish_sync without a loop waits 1.4 s for its TASK handlers, then asyncio.run cancels them",
         ALT,
         EventBus=GenerousTaskPublishSyncBus,
+        bound=DEFAULT_BOUND,
     ),
     mutant(
         "publish-sync-publishes-twice",

@@ -78,7 +78,7 @@ def verdict(mutant: Mutant, run: SuiteRun) -> str:
 
 def run_all(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMING) -> dict[str, SuiteRun]:
     """Suite runs of the mutants (short bound) and of the conforming buses (default bound), by `--impl`."""
-    jobs = [(name, CONFORMING_BOUND) for name in conforming] + [(m.impl, MUTANT_BOUND) for m in mutants]
+    jobs = [(name, CONFORMING_BOUND) for name in conforming] + [(m.impl, m.bound or MUTANT_BOUND) for m in mutants]
     return run_many(jobs, extra_env=SUITE_ENV)
 
 
@@ -90,7 +90,10 @@ def run_fast(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMIN
     with ThreadPoolExecutor(max_workers=2) as pool:
         whole = pool.submit(run_many, [(name, CONFORMING_BOUND) for name in conforming], extra_env=SUITE_ENV)
         selected = pool.submit(
-            run_selected, [(m.impl, MUTANT_BOUND, m.rule) for m in mutants], workers=FAST_WORKERS, extra_env=SUITE_ENV
+            run_selected,
+            [(m.impl, m.bound or MUTANT_BOUND, m.rule) for m in mutants],
+            workers=FAST_WORKERS,
+            extra_env=SUITE_ENV,
         )
         return whole.result() | selected.result()
 
@@ -104,7 +107,8 @@ def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:
         "",
         "Each broken bus (`tests/mutants/`) breaks one rule of SPEC.md and is otherwise its base: the reference",
         "(`reference`) or the second conforming bus (`alt`, `tests/alt_impl/`). The whole conformance suite runs",
-        f"against each one (`--bound={MUTANT_BOUND:g}`; the conforming buses get the default bound). It is *caught*",
+        f"against each one (`--bound={MUTANT_BOUND:g}`; the conforming buses, and the broken buses whose defect is a",
+        "duration sized against the default bound, get the default bound). It is *caught*",
         "when a failing test is charged to its rule: the test checks that rule, or its failure message names it.",
         "Other tests may fail too (a broken bus often breaks what depends on the rule); they are not listed. The",
         "stateful test draws the same programs on every run (Hypothesis's `derandomize`), so each run of this",

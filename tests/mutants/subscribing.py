@@ -16,6 +16,7 @@ from typing import Any
 import reference.container as refc
 import reference.event_bus as ref
 import tests.alt_impl.event_bus as alt
+from conformance.kit import DEFAULT_BOUND
 from reference._component import is_component, is_lazy
 from tests.alt_impl.container import Container, scan
 
@@ -524,5 +525,6 @@ MUTANTS = [
         "cleanup_all_async gives the worker 1.4 s to drain, then cancels it and drops the queued events",
         ALT,
         init=container_init(GenerousDrainContainer),
+        bound=DEFAULT_BOUND,
     ),
 ]
