@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from conformance._paths import LOOPS_IN_TURN, run_on_fresh_loop
+from conformance._paths import LOOP_USE, LOOPS_IN_TURN, run_on_fresh_loop
 from conformance.adapter import PolicyName
+from conformance.domain import NESTED
 from conformance.kit import Dispatch, Gate, Kit, describe
 
 Finish = Callable[[], Awaitable[None]]
@@ -161,6 +162,7 @@ async def test_a_publish_awaited_inside_a_handler_has_delivered_when_it_returns(
         if depth:
             for kind in kinds[depth][half:]:
                 kit.add(bus, level, kind.fn)
+    kit.exercise(path=NESTED)
     await dispatch(bus, levels[0](n=1))
     kit.check(
         sorted(d for d, _ in missing) == list(range(1, NESTING + 1)),
@@ -324,6 +326,7 @@ async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
     async def use(where: str) -> None:
         """Dispatch one event through each path on the running loop; note what went wrong."""
         loop = asyncio.get_running_loop()
+        kit.exercise(loop=LOOP_USE[where])  # the bus is called directly here: the handle would not see the loop
         for path in ("publish", "post + worker") if worker else ("publish",):
             event = Ping(n=next(numbers))
             done = Gate(f"{path} on the {where} loop: every handler ran", loop, kit.wait_bound)
@@ -515,6 +518,7 @@ async def test_task_handlers_of_one_dispatch_run_concurrently(kit: Kit, dispatch
 
     for label in labels:
         kit.add(bus, Ping, make(label), policy="TASK")
+    kit.exercise(count=BLOCKED_TASKS)
     finish = await _launch(kit, dispatch, bus, Ping())
     try:
         started = await rec.until(
