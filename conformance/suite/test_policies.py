@@ -62,6 +62,7 @@ async def _launch(kit: Kit, dispatch: Dispatch, bus: Any, event: Any) -> Finish:
 
 @pytest.mark.rule("POL-1")
 async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: every handler kind, registered without a policy x both paths.
     Ping = kit.event_class("Ping")
     Next = kit.event_class("Next")
     bus = kit.new_bus()
@@ -73,22 +74,38 @@ async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) 
             await asyncio.sleep(0)
         rec.record("async-end", event)
 
+    # The sync kinds, between two explicit INLINE handlers: run in place, they run between the two (a sync
+    # handler run as a task or on a thread would come after the second). Then the async kinds, awaited in turn.
+    kit.add(bus, Ping, rec.sync_handler("explicit INLINE before"), policy="INLINE")
+    sync_kinds = rec.register_kinds(bus, Ping, rec.every_kind("default ", is_async=False))  # no policy
+    kit.add(bus, Ping, rec.sync_handler("explicit INLINE"), policy="INLINE")
     kit.add(bus, Ping, default_async)  # no policy
-    kit.add(bus, Ping, rec.sync_handler("sync"))  # no policy
+    async_kinds = rec.register_kinds(bus, Ping, rec.every_kind("default ", sync=False))  # no policy
     kit.add(bus, Next, rec.sync_handler("next"), policy="INLINE")
     await dispatch(bus, Ping(), Next())
     labels = rec.labels()
+    defaults = ["async-start", "async-end", *(k.label for k in sync_kinds + async_kinds)]
     kit.check(
-        sorted(labels[:-1]) == ["async-end", "async-start", "sync"] and labels[-1:] == ["next"],
-        "handlers registered without a policy run as INLINE ones: the dispatch of a Ping awaits its async "
-        "handler and calls its sync one before it returns, so both have finished before the next event, Next, "
-        "is dispatched",
-        "the calls were " + " ".join(labels),
+        sorted(labels[:-1]) == sorted([*defaults, "explicit INLINE before", "explicit INLINE"])
+        and labels[-1:] == ["next"],
+        "handlers registered without a policy run as INLINE ones: the dispatch of a Ping awaits each of its "
+        f"handlers ({', '.join(k.kind for k in sync_kinds + async_kinds)}, and one suspending five times) before "
+        "it returns, so all have finished before the next event, Next, is dispatched",
+        "the calls were " + ", ".join(labels),
     )
+    late = [k.kind for k in sync_kinds if labels.index(k.label) > labels.index("explicit INLINE")]
+    in_order = labels.index("explicit INLINE before") < labels.index("explicit INLINE")  # else POL-ORDER-1's failure
     kit.check(
-        rec.of("sync")[0].on_loop_thread,
+        not late or not in_order,
+        "a sync handler registered without a policy runs in place, as INLINE ones do: the sync handlers of every "
+        "kind, registered before an explicit INLINE handler, have run when it starts",
+        f"these ran after it (as a task, or on a thread?): {late}; calls: {', '.join(labels)}",
+    )
+    off = [k.kind for k in sync_kinds if not rec.of(k.label)[0].on_loop_thread]
+    kit.check(
+        not off,
         "a sync handler registered without a policy runs in place, on the loop's thread",
-        "it ran on another thread",
+        f"these ran on another thread: {off}",
     )
 
 
@@ -209,37 +226,48 @@ async def test_sync_inline_handlers_run_in_place(kit: Kit, dispatch: Dispatch) -
 
 @pytest.mark.rule("POL-ORDER-1")
 async def test_inline_handlers_run_one_after_another_in_subscription_order(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: every handler kind x both paths x a count of INLINE handlers (25) past the caps a bus may hide.
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
 
     def make_async(label: str) -> Any:
         async def handler(event: Any) -> None:
-            rec.record(f"{label}{event.n}-start")
+            rec.record(f"{label}-start", event)
             await asyncio.sleep(0)  # gives a concurrent dispatch the chance to interleave
-            rec.record(f"{label}{event.n}-end")
+            rec.record(f"{label}-end", event)
 
         return handler
 
     def make_sync(label: str) -> Any:
         def handler(event: Any) -> None:
-            rec.record(f"{label}{event.n}-start")
-            rec.record(f"{label}{event.n}-end")
+            rec.record(f"{label}-start", event)
+            rec.record(f"{label}-end", event)
 
         return handler
 
-    labels = ("first", "second", "third", "fourth", "fifth")
-    for label in labels:
-        maker = make_sync if label in ("second", "fourth") else make_async
-        kit.add(bus, Num, maker(label), policy="INLINE")
-    await dispatch(bus, Num(n=1), Num(n=2))
-    expected = [f"{label}{n}-{edge}" for n in (1, 2) for label in labels for edge in ("start", "end")]
-    kit.check(
-        rec.labels() == expected,
-        "for each event, INLINE handlers run in the order they were registered, each after the previous "
-        "finished: " + " ".join(expected),
-        "the order was " + " ".join(rec.labels()),
-    )
+    # Between each two handlers of the kinds, one that shows its start and end: async and sync in turn.
+    order: list[str] = []
+    for i, kind in enumerate(rec.every_kind()):
+        marker = f"marker {i + 1}"
+        kit.add(bus, Num, (make_sync if i % 2 else make_async)(marker), policy="INLINE")
+        order += [f"{marker}-start", f"{marker}-end"]
+        if rec.register_kinds(bus, Num, [kind], "INLINE"):
+            order.append(kind.label)
+    kit.add(bus, Num, make_async("last"), policy="INLINE")
+    order += ["last-start", "last-end"]
+    kit.exercise(count=len([o for o in order if not o.endswith("-end")]))
+    events = [Num(n=1), Num(n=2)]
+    await dispatch(bus, *events)
+    for event in events:
+        got = [c.label for c in rec.calls if c.event is event]
+        kit.check(
+            got == order,
+            f"for {event!r}, its {len([o for o in order if not o.endswith('-end')])} INLINE handlers (every kind, "
+            "and between them ones that show their start and end) run in the order they were registered, each "
+            "after the previous finished: " + ", ".join(order),
+            "the order was " + ", ".join(got),
+        )
 
 
 # -- POL-TASK-1 .. POL-TASK-4 ------------------------------------------------------------------
