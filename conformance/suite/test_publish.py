@@ -208,6 +208,7 @@ def _hierarchy(kit: Kit, shape: str) -> tuple[Any, list[Any]]:
     if shape == "single":
         base = kit.event_class("Base")
         return kit.event_class("Child", base=base), [base]
+    kit.exercise(event_shape=f"{shape} inheritance")  # the Child of two bases is built here, not by the kit
     if shape == "multiple":
         left, right = kit.event_class("Left"), kit.event_class("Right")
         return type("Child", (left, right), {"__module__": left.__module__}), [left, right]
