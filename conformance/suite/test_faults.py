@@ -277,7 +277,13 @@ async def test_cancelled_error_from_an_inline_handler_is_a_cancellation(
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
-    gives_up, _ = handler_of_kind(kind, _give_up)
+    entered: list[Any] = []  # the events whose handler body ran
+
+    def body(event: Any) -> None:
+        entered.append(event)
+        _give_up(event)
+
+    gives_up, _ = handler_of_kind(kind, body)
     kit.observed.note_handler(gives_up, kind=kind)  # its shape alone would not tell a def returning a coroutine
     kit.exercise(failure_kind=f"CancelledError from {'an async' if kind in _ASYNC_KINDS else 'a sync'} handler")
     kit.add(bus, Num, gives_up)
@@ -302,6 +308,12 @@ async def test_cancelled_error_from_an_inline_handler_is_a_cancellation(
             kit.hang(f"publish ends when its INLINE handler raises CancelledError {where}")
         if not publishing.cancelled():
             exc = publishing.exception()
+            if exc is None and not entered:
+                kit.fail(
+                    f"the INLINE handler is called, and awaited to its end {where}",
+                    "its body never ran (a coroutine it returned was never awaited?)",
+                    rule="PUB-1",  # a kind the bus does not run is PUB-1's failure, not CAN-3's
+                )
             kit.fail(
                 f"publish ends with the CancelledError itself (a cancellation, not an error) {where}",
                 f"it raised {describe(exc)}, which `except Exception` catches" if exc else "it returned normally",
@@ -371,7 +383,10 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
     raised: BaseException = SystemExit(3) if kind == "SystemExit" else _Stop("unwind")
     later = kit.recorder()
 
+    entered: list[object] = []  # the events whose handler body ran
+
     def body(event: object) -> None:
+        entered.append(event)
         raise raised
 
     handler, _ = handler_of_kind(handler_kind, body)
@@ -386,6 +401,12 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
         await bus.publish(Ping())
     except (SystemExit, _Stop) as exc:
         caught = exc
+    if caught is None and not entered:
+        kit.fail(
+            f"the INLINE handler ({handler_kind}) is called, and awaited to its end",
+            "its body never ran (a coroutine it returned was never awaited?)",
+            rule="PUB-1",  # a kind the bus does not run is PUB-1's failure, not CAN-6's
+        )
     kit.check(
         caught is raised,
         f"publish raises the {type(raised).__name__} of its INLINE handler ({handler_kind}) itself",
