@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .domain import LOOP_USES
+
 if TYPE_CHECKING:
     from .kit import Kit
 
@@ -88,6 +90,10 @@ LOOPS_IN_TURN: tuple[str, ...] = (
 )
 """The loops one bus meets in turn (SPEC.md, Terms: *The loop*): a loop in a helper thread, which then ends;
 a second loop in that thread, which ends too; then the test's own loop, in another thread."""
+
+LOOP_USE: dict[str, str] = dict(zip(LOOPS_IN_TURN, LOOP_USES, strict=True))
+"""Each of `LOOPS_IN_TURN` as the domain's loop dimension names it (`kit.exercise(loop=...)`): the first loop the
+bus meets, a second loop in the same thread, then a loop in another thread."""
 
 
 def run_on_fresh_loop(

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from conformance.kit import Dispatch, Kit, Recorder, describe, exception_chain
+from conformance.domain import NESTED
+from conformance.kit import Dispatch, HandlerKind, Kit, Recorder, describe, exception_chain
 
 
 class HandlerBoom(Exception):
@@ -120,9 +121,23 @@ FAILING_ROUNDS = 2
 """Failing INLINE handlers of every kind, this many of each: 24 failures, beyond a hidden cap of up to 16."""
 
 
+def _lost(
+    kinds: list[HandlerKind], booms: dict[str, HandlerBoom], raised: BaseException, where: str
+) -> tuple[list[HandlerKind], str]:
+    """The failures of `kinds` that `raised` does not carry, and what it carries, in words."""
+    lost = [kind for kind in kinds if not _carries(raised, booms[kind.label])]
+    reachable = [describe(e) for e in exception_chain(raised)]
+    return lost, (
+        f"{len(lost)} are lost, of these kinds: {sorted({k.kind for k in lost})}; {where} raised "
+        f"{describe(raised)}, from which {len(reachable)} exceptions are reachable: "
+        f"{reachable[:6]}{' ...' if len(reachable) > 6 else ''}"
+    )
+
+
 @pytest.mark.rule("ERR-6", "ERR-1")
 async def test_every_inline_failure_reaches_the_publisher(kit: Kit) -> None:
-    # Domain: every handler kind, sync and async, failing, several of each, with succeeding handlers between.
+    # Domain: every handler kind, sync and async, failing, several of each, with succeeding handlers between;
+    # from a publish of the test's own, then from a publish awaited inside an INLINE handler (depth 2).
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     rec = kit.recorder()
@@ -141,20 +156,62 @@ async def test_every_inline_failure_reaches_the_publisher(kit: Kit) -> None:
     kinds = accepted
     raised = await kit.raised(lambda: bus.publish(Ping()), "publish returns or raises")
     ran = [kind for kind in kinds if rec.count(kind.label) > 0]
+    # The failures the test offers: all of them run on a bus that runs the rest after a failure (the buses ERR-6
+    # speaks of); one that stops at the first (IMPL-2) runs one, and the rule asks nothing more of it.
+    kit.exercise(count=len(kinds))
     if raised is None:
         kit.fail(
             "publish raises when INLINE handlers fail, carrying every failure",
             f"publish returned normally after {len(ran)} failing handlers ran; {kit.log_summary()}",
         )
     assert raised is not None  # fail raised
-    lost = [kind for kind in ran if not _carries(raised, booms[kind.label])]
-    reachable = [describe(e) for e in exception_chain(raised)]
+    lost, observed = _lost(ran, booms, raised, "publish")
     kit.check(
         not lost,
         f"every exception of the failing INLINE handlers that ran ({len(ran)} of {len(kinds)}, every kind) is "
         "reachable from what publish raises (following __cause__, __context__ and exception-group members)",
-        f"{len(lost)} are lost, of these kinds: {sorted({k.kind for k in lost})}; publish raised {describe(raised)}, "
-        f"from which {len(reachable)} exceptions are reachable: {reachable[:6]}{' ...' if len(reachable) > 6 else ''}",
+        observed,
+    )
+
+    # Depth 2: the same handlers, fresh exceptions, from a publish awaited inside an INLINE handler of Outer.
+    Outer = kit.event_class("Outer")
+    booms.update((kind.label, HandlerBoom(f"INLINE {kind.kind} handler failed, inside a handler")) for kind in kinds)
+    inner: list[BaseException | None] = []  # what the publish inside the handler raised (None: it returned)
+
+    async def relay(event: object) -> None:
+        try:
+            await bus.publish(Ping())
+        except Exception as exc:  # kept for the checks below; the outer publish is not judged
+            inner.append(exc)
+        else:
+            inner.append(None)
+
+    kit.add(bus, Outer, relay)
+    kit.exercise(path=NESTED)
+    before = {kind.label: rec.count(kind.label) for kind in kinds}
+    outer = await kit.raised(lambda: bus.publish(Outer()), "the outer publish returns or raises")
+    ran = [kind for kind in kinds if rec.count(kind.label) > before[kind.label]]
+    if not inner:
+        kit.fail(
+            "the INLINE handler of Outer that awaits a publish of Ping gets past that publish",
+            f"it never did; the outer publish {'raised ' + describe(outer) if outer else 'returned'}",
+        )
+    if inner[0] is None:
+        kit.fail(
+            "`await bus.publish(...)` awaited inside an INLINE handler raises when INLINE handlers of its own "
+            "event fail, carrying every failure",
+            f"it returned normally after {len(ran)} failing handlers ran"
+            + (f"; the outer publish raised {describe(outer)} (deferred to it?)" if outer else "")
+            + f"; {kit.log_summary()}",
+            rule="ERR-1",
+        )
+    assert inner[0] is not None  # fail raised
+    lost, observed = _lost(ran, booms, inner[0], "the publish inside the handler")
+    kit.check(
+        not lost,
+        f"every exception of the failing INLINE handlers that ran ({len(ran)} of {len(kinds)}) is reachable from "
+        "what a publish awaited inside an INLINE handler raises",
+        observed,
     )
 
 

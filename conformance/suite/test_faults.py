@@ -9,7 +9,7 @@ import threading
 import time
 import tracemalloc
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -34,9 +34,17 @@ async def _forever() -> None:
 # -- handlers of every kind, around one body ----------------------------------------------------------
 
 _SYNC_KINDS = ("function", "lambda", "bound method", "static method", "partial", "callable object")
-_ASYNC_KINDS = ("async function", "async bound method", "async partial", "async callable object")
+_ASYNC_KINDS = (
+    "async function",
+    "async bound method",
+    "async partial",
+    "async callable object",
+    # Async by what calling them returns (SPEC.md, Terms): a plain `def` wrapper, and a lambda.
+    "def returning coroutine",
+    "lambda returning coroutine",
+)
 KINDS = _SYNC_KINDS + _ASYNC_KINDS
-"""The callable kinds of SPEC.md's *Handler* (Terms), sync and async."""
+"""The callable kinds of SPEC.md's *Handler* (Terms), sync and async (`conformance.domain.HANDLER_KINDS`)."""
 
 
 class _Listener:
@@ -119,6 +127,14 @@ def handler_of_kind(kind: str, body: Callable[[Any], None]) -> tuple[Callable[[A
         fn = functools.partial(_with_body if kind == "partial" else _with_body_async, body)
     elif kind in ("callable object", "async callable object"):
         fn = _SyncCallable(body) if kind == "callable object" else _AsyncCallable(body)
+    elif kind == "def returning coroutine":
+
+        def returning_coroutine(event: Any) -> Awaitable[None]:
+            return _with_body_async(body, event)
+
+        fn = returning_coroutine
+    elif kind == "lambda returning coroutine":
+        fn = lambda event: _with_body_async(body, event)  # noqa: E731 - the kind under test
     else:
         raise ValueError(f"unknown handler kind {kind!r}")
     return fn, fn
@@ -261,7 +277,15 @@ async def test_cancelled_error_from_an_inline_handler_is_a_cancellation(
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
-    gives_up, _ = handler_of_kind(kind, _give_up)
+    entered: list[Any] = []  # the events whose handler body ran
+
+    def body(event: Any) -> None:
+        entered.append(event)
+        _give_up(event)
+
+    gives_up, _ = handler_of_kind(kind, body)
+    kit.observed.note_handler(gives_up, kind=kind)  # its shape alone would not tell a def returning a coroutine
+    kit.exercise(failure_kind=f"CancelledError from {'an async' if kind in _ASYNC_KINDS else 'a sync'} handler")
     kit.add(bus, Num, gives_up)
     kit.add(bus, Num, lambda event: rec.record(f"n{event.n}"))
     where = f"(INLINE handler: {kind})"
@@ -284,6 +308,12 @@ async def test_cancelled_error_from_an_inline_handler_is_a_cancellation(
             kit.hang(f"publish ends when its INLINE handler raises CancelledError {where}")
         if not publishing.cancelled():
             exc = publishing.exception()
+            if exc is None and not entered:
+                kit.fail(
+                    f"the INLINE handler is called, and awaited to its end {where}",
+                    "its body never ran (a coroutine it returned was never awaited?)",
+                    rule="PUB-1",  # a kind the bus does not run is PUB-1's failure, not CAN-3's
+                )
             kit.fail(
                 f"publish ends with the CancelledError itself (a cancellation, not an error) {where}",
                 f"it raised {describe(exc)}, which `except Exception` catches" if exc else "it returned normally",
@@ -353,10 +383,15 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
     raised: BaseException = SystemExit(3) if kind == "SystemExit" else _Stop("unwind")
     later = kit.recorder()
 
+    entered: list[object] = []  # the events whose handler body ran
+
     def body(event: object) -> None:
+        entered.append(event)
         raise raised
 
     handler, _ = handler_of_kind(handler_kind, body)
+    kit.observed.note_handler(handler, kind=handler_kind)
+    kit.exercise(failure_kind="other BaseException")
     kit.add(bus, Ping, handler)
     kit.add(bus, Ping, later.sync_handler("later"))
     caught: BaseException | None = None
@@ -366,6 +401,12 @@ async def test_base_exceptions_from_inline_handlers_reach_the_publisher(kit: Kit
         await bus.publish(Ping())
     except (SystemExit, _Stop) as exc:
         caught = exc
+    if caught is None and not entered:
+        kit.fail(
+            f"the INLINE handler ({handler_kind}) is called, and awaited to its end",
+            "its body never ran (a coroutine it returned was never awaited?)",
+            rule="PUB-1",  # a kind the bus does not run is PUB-1's failure, not CAN-6's
+        )
     kit.check(
         caught is raised,
         f"publish raises the {type(raised).__name__} of its INLINE handler ({handler_kind}) itself",
@@ -509,6 +550,8 @@ async def test_the_bus_lets_published_events_go(kit: Kit, dispatch: Dispatch, ha
     kit.add(bus, Num, task_handler, policy="TASK")
     kit.add(bus, Num, lambda event: outcome("thread"), policy="THREADPOOL")
     kit.add(bus, Alone, lambda event: outcome("alone inline"))
+    if failing:
+        kit.exercise(failure_kind="Exception")
     refs = []
     await dispatch.begin(bus)
     for n in range(3):
@@ -603,6 +646,7 @@ async def test_removed_handlers_are_let_go(kit: Kit) -> None:
     for way, policy, kind in cases:
         label = f"{kind} under {policy}, {'unsubscribed' if way == 'unsubscribe' else 'once, after it ran'}"
         fn, witness = handler_of_kind(kind, counting(label))
+        kit.observed.note_handler(fn, kind=kind)  # a static method's shape is a function's
         refs[label] = weakref.ref(witness)
         kit.add(
             bus, Ping, fn, policy=None if policy == "INLINE" else policy, **({"once": True} if way == "once" else {})

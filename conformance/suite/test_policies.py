@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from conformance._paths import LOOPS_IN_TURN, run_on_fresh_loop
+from conformance._paths import LOOP_USE, LOOPS_IN_TURN, run_on_fresh_loop
 from conformance.adapter import PolicyName
-from conformance.kit import Dispatch, Gate, Kit, describe
+from conformance.domain import NESTED
+from conformance.kit import Dispatch, Gate, HandlerKind, Kit, Recorder, describe
 
 Finish = Callable[[], Awaitable[None]]
 
@@ -59,8 +60,24 @@ async def _launch(kit: Kit, dispatch: Dispatch, bus: Any, event: Any) -> Finish:
 # -- POL-1 -----------------------------------------------------------------------------
 
 
+async def _delivered(kit: Kit, rec: Recorder, kinds: list[HandlerKind]) -> list[HandlerKind]:
+    """The kinds an explicit INLINE publish on a control bus delivers; `rec`'s calls are cleared after.
+
+    A kind the bus does not call at all is PUB-1's failure (test_every_kind_of_handler_receives_each_event),
+    not that of a rule about how the handlers it calls run.
+    """
+    Control = kit.event_class("Control")
+    control = kit.new_bus()
+    kinds = rec.register_kinds(control, Control, kinds, "INLINE")
+    await kit.within(control.publish(Control()), "publish on the control bus returns")
+    delivered = [k for k in kinds if rec.count(k.label)]
+    rec.calls.clear()
+    return delivered
+
+
 @pytest.mark.rule("POL-1")
 async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: every handler kind, registered without a policy x both paths.
     Ping = kit.event_class("Ping")
     Next = kit.event_class("Next")
     bus = kit.new_bus()
@@ -72,22 +89,40 @@ async def test_handlers_without_policy_are_inline(kit: Kit, dispatch: Dispatch) 
             await asyncio.sleep(0)
         rec.record("async-end", event)
 
+    # The sync kinds, between two explicit INLINE handlers: run in place, they run between the two (a sync
+    # handler run as a task or on a thread would come after the second). Then the async kinds, awaited in turn.
+    sync_kinds = await _delivered(kit, rec, rec.every_kind("default ", is_async=False))
+    async_kinds = await _delivered(kit, rec, rec.every_kind("default ", sync=False))
+    kit.add(bus, Ping, rec.sync_handler("explicit INLINE before"), policy="INLINE")
+    sync_kinds = rec.register_kinds(bus, Ping, sync_kinds)  # no policy
+    kit.add(bus, Ping, rec.sync_handler("explicit INLINE"), policy="INLINE")
     kit.add(bus, Ping, default_async)  # no policy
-    kit.add(bus, Ping, rec.sync_handler("sync"))  # no policy
+    async_kinds = rec.register_kinds(bus, Ping, async_kinds)  # no policy
     kit.add(bus, Next, rec.sync_handler("next"), policy="INLINE")
     await dispatch(bus, Ping(), Next())
     labels = rec.labels()
+    defaults = ["async-start", "async-end", *(k.label for k in sync_kinds + async_kinds)]
     kit.check(
-        sorted(labels[:-1]) == ["async-end", "async-start", "sync"] and labels[-1:] == ["next"],
-        "handlers registered without a policy run as INLINE ones: the dispatch of a Ping awaits its async "
-        "handler and calls its sync one before it returns, so both have finished before the next event, Next, "
-        "is dispatched",
-        "the calls were " + " ".join(labels),
+        sorted(labels[:-1]) == sorted([*defaults, "explicit INLINE before", "explicit INLINE"])
+        and labels[-1:] == ["next"],
+        "handlers registered without a policy run as INLINE ones: the dispatch of a Ping awaits each of its "
+        f"handlers ({', '.join(k.kind for k in sync_kinds + async_kinds)}, and one suspending five times) before "
+        "it returns, so all have finished before the next event, Next, is dispatched",
+        "the calls were " + ", ".join(labels),
     )
+    late = [k.kind for k in sync_kinds if labels.index(k.label) > labels.index("explicit INLINE")]
+    in_order = labels.index("explicit INLINE before") < labels.index("explicit INLINE")  # else POL-ORDER-1's failure
     kit.check(
-        rec.of("sync")[0].on_loop_thread,
+        not late or not in_order,
+        "a sync handler registered without a policy runs in place, as INLINE ones do: the sync handlers of every "
+        "kind, registered before an explicit INLINE handler, have run when it starts",
+        f"these ran after it (as a task, or on a thread?): {late}; calls: {', '.join(labels)}",
+    )
+    off = [k.kind for k in sync_kinds if not rec.of(k.label)[0].on_loop_thread]
+    kit.check(
+        not off,
         "a sync handler registered without a policy runs in place, on the loop's thread",
-        "it ran on another thread",
+        f"these ran on another thread: {off}",
     )
 
 
@@ -161,6 +196,7 @@ async def test_a_publish_awaited_inside_a_handler_has_delivered_when_it_returns(
         if depth:
             for kind in kinds[depth][half:]:
                 kit.add(bus, level, kind.fn)
+    kit.exercise(path=NESTED)
     await dispatch(bus, levels[0](n=1))
     kit.check(
         sorted(d for d, _ in missing) == list(range(1, NESTING + 1)),
@@ -207,37 +243,48 @@ async def test_sync_inline_handlers_run_in_place(kit: Kit, dispatch: Dispatch) -
 
 @pytest.mark.rule("POL-ORDER-1")
 async def test_inline_handlers_run_one_after_another_in_subscription_order(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: every handler kind x both paths x a count of INLINE handlers (25) past the caps a bus may hide.
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
 
     def make_async(label: str) -> Any:
         async def handler(event: Any) -> None:
-            rec.record(f"{label}{event.n}-start")
+            rec.record(f"{label}-start", event)
             await asyncio.sleep(0)  # gives a concurrent dispatch the chance to interleave
-            rec.record(f"{label}{event.n}-end")
+            rec.record(f"{label}-end", event)
 
         return handler
 
     def make_sync(label: str) -> Any:
         def handler(event: Any) -> None:
-            rec.record(f"{label}{event.n}-start")
-            rec.record(f"{label}{event.n}-end")
+            rec.record(f"{label}-start", event)
+            rec.record(f"{label}-end", event)
 
         return handler
 
-    labels = ("first", "second", "third", "fourth", "fifth")
-    for label in labels:
-        maker = make_sync if label in ("second", "fourth") else make_async
-        kit.add(bus, Num, maker(label), policy="INLINE")
-    await dispatch(bus, Num(n=1), Num(n=2))
-    expected = [f"{label}{n}-{edge}" for n in (1, 2) for label in labels for edge in ("start", "end")]
-    kit.check(
-        rec.labels() == expected,
-        "for each event, INLINE handlers run in the order they were registered, each after the previous "
-        "finished: " + " ".join(expected),
-        "the order was " + " ".join(rec.labels()),
-    )
+    # Between each two handlers of the kinds, one that shows its start and end: async and sync in turn.
+    order: list[str] = []
+    for i, kind in enumerate(await _delivered(kit, rec, rec.every_kind())):
+        marker = f"marker {i + 1}"
+        kit.add(bus, Num, (make_sync if i % 2 else make_async)(marker), policy="INLINE")
+        order += [f"{marker}-start", f"{marker}-end"]
+        if rec.register_kinds(bus, Num, [kind], "INLINE"):
+            order.append(kind.label)
+    kit.add(bus, Num, make_async("last"), policy="INLINE")
+    order += ["last-start", "last-end"]
+    kit.exercise(count=len([o for o in order if not o.endswith("-end")]))
+    events = [Num(n=1), Num(n=2)]
+    await dispatch(bus, *events)
+    for event in events:
+        got = [c.label for c in rec.calls if c.event is event]
+        kit.check(
+            got == order,
+            f"for {event!r}, its {len([o for o in order if not o.endswith('-end')])} INLINE handlers (every kind, "
+            "and between them ones that show their start and end) run in the order they were registered, each "
+            "after the previous finished: " + ", ".join(order),
+            "the order was " + ", ".join(got),
+        )
 
 
 # -- POL-TASK-1 .. POL-TASK-4 ------------------------------------------------------------------
@@ -324,6 +371,7 @@ async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
     async def use(where: str) -> None:
         """Dispatch one event through each path on the running loop; note what went wrong."""
         loop = asyncio.get_running_loop()
+        kit.exercise(loop=LOOP_USE[where])  # the bus is called directly here: the handle would not see the loop
         for path in ("publish", "post + worker") if worker else ("publish",):
             event = Ping(n=next(numbers))
             done = Gate(f"{path} on the {where} loop: every handler ran", loop, kit.wait_bound)
@@ -515,6 +563,7 @@ async def test_task_handlers_of_one_dispatch_run_concurrently(kit: Kit, dispatch
 
     for label in labels:
         kit.add(bus, Ping, make(label), policy="TASK")
+    kit.exercise(count=BLOCKED_TASKS)
     finish = await _launch(kit, dispatch, bus, Ping())
     try:
         started = await rec.until(

@@ -499,6 +499,7 @@ async def test_no_queue_size_means_unbounded(kit: Kit, size: str) -> None:
     how = "EventBus()" if size == "omitted" else "EventBus(max_queue_size=0)"
     entered, release = kit.gate("worker busy with event 0"), kit.gate("worker released")
     count = UNBOUNDED_POSTS
+    kit.exercise(count=count)
     everything = kit.gate(f"all {count + 1} posted events delivered")
     delivered: list[int] = []  # not a Recorder: thousands of calls, checked once
 

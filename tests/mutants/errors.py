@@ -34,6 +34,27 @@ class SwallowingBus(alt.EventBus):
         return []
 
 
+_nested: contextvars.ContextVar[bool] = contextvars.ContextVar("_nested", default=False)
+
+
+class NestedFailuresLoggedBus(alt.EventBus):
+    """A publish awaited inside a handler logs its INLINE failures instead of raising them ("a handler's own
+    publish must not break the outer dispatch"); a publish of the caller's own still raises them."""
+
+    async def publish(self, event: alt.Event) -> None:
+        if not _nested.get():
+            token = _nested.set(True)
+            try:
+                await super().publish(event)
+            finally:
+                _nested.reset(token)
+            return
+        try:
+            await super().publish(event)
+        except Exception:
+            log.exception("INLINE handler of a nested publish failed")
+
+
 class SummaryErrorBus(alt.EventBus):
     """INLINE failures are raised as one new error holding only their messages: the exceptions are lost."""
 
@@ -163,6 +184,13 @@ MUTANTS = [
         "INLINE handler exceptions are logged and swallowed; publish returns normally",
         ALT,
         EventBus=SwallowingBus,
+    ),
+    mutant(
+        "nested-publish-failures-logged",
+        "ERR-1",
+        "a publish awaited inside a handler logs its INLINE failures instead of raising them",
+        ALT,
+        EventBus=NestedFailuresLoggedBus,
     ),
     mutant(
         "inline-errors-summarised",

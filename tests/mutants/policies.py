@@ -26,6 +26,16 @@ class TaskByDefaultBus(ref.EventBus):
         super().subscribe(event_type, fn, policy=policy, **options)
 
 
+class FunctionsOnlyInlineByDefaultBus(ref.EventBus):
+    """Without a policy, plain functions are INLINE and every other callable (a bound method, a partial, an object
+    with `__call__`) is TASK, "as component handlers run in the background"."""
+
+    def subscribe(self, event_type: Any, fn: Any, *, policy: Any = None, **options: Any) -> None:
+        if policy is None:
+            policy = ref.ExecPolicy.INLINE if inspect.isfunction(fn) else ref.ExecPolicy.TASK
+        super().subscribe(event_type, fn, policy=policy, **options)
+
+
 class UnawaitedInlineBus(alt.EventBus):
     """An async INLINE handler's coroutine is started as a task, not awaited."""
 
@@ -50,6 +60,15 @@ class GatheringBus(alt.EventBus):
     async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
         results = await asyncio.gather(*(self.run_inline(r, event) for r in registrations), return_exceptions=True)
         return [r for r in results if isinstance(r, Exception)]
+
+
+class GatheredPastEightBus(alt.EventBus):
+    """The first 8 INLINE handlers of a dispatch run one after another; the rest, "rarely many", are gathered."""
+
+    async def run_inlines(self, registrations: list[Registration], event: alt.Event) -> list[Exception]:
+        errors = await super().run_inlines(registrations[:8], event)
+        rest = await asyncio.gather(*(self.run_inline(r, event) for r in registrations[8:]), return_exceptions=True)
+        return errors + [r for r in rest if isinstance(r, Exception)]
 
 
 class SyncFirstBus(alt.EventBus):
@@ -365,6 +384,13 @@ MUTANTS = [
         EventBus=TaskByDefaultBus,
     ),
     mutant(
+        "only-functions-inline-by-default",
+        "POL-1",
+        "without a policy, plain functions are INLINE and other callables (methods, partials, objects) TASK",
+        REFERENCE,
+        EventBus=FunctionsOnlyInlineByDefaultBus,
+    ),
+    mutant(
         "async-inline-not-awaited",
         "POL-INLINE-1",
         "an async INLINE handler is started as a task, and publish does not await it",
@@ -384,6 +410,13 @@ MUTANTS = [
         "INLINE handlers are awaited together with asyncio.gather, so they interleave",
         ALT,
         EventBus=GatheringBus,
+    ),
+    mutant(
+        "inline-handlers-past-eight-gathered",
+        "POL-ORDER-1",
+        "the first 8 INLINE handlers run one after another, the rest are awaited together with asyncio.gather",
+        ALT,
+        EventBus=GatheredPastEightBus,
     ),
     mutant(
         "sync-inline-handlers-first",

@@ -151,6 +151,17 @@ class NoSubscriberErrorBus(ref.EventBus):
         await super().publish(event)
 
 
+class WorkerEndsWithoutSubscribersBus(alt.EventBus):
+    """The worker looks a posted event's handlers up strictly: one nobody subscribed to raises LookupError in
+    the worker's loop, which ends it (logged), and the events posted after it are never delivered. `publish`
+    itself is fine."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        if not self.matching(type(event)):
+            raise LookupError(f"no subscribers for {type(event).__name__}")
+        await super().dispatch_posted(event)
+
+
 class CountdownBus(alt.EventBus):
     """`publish` waits for a countdown that only handlers tick: with no subscriber it never returns."""
 
@@ -412,6 +423,13 @@ MUTANTS = [
         "publish waits for a countdown only handlers tick, so with no subscriber it never returns",
         ALT,
         EventBus=CountdownBus,
+    ),
+    mutant(
+        "worker-ends-on-an-event-without-subscribers",
+        "PUB-4",
+        "the worker raises LookupError for a posted event nobody subscribed to, and ends",
+        ALT,
+        EventBus=WorkerEndsWithoutSubscribersBus,
     ),
     mutant(
         "publish-reads-a-live-list",
