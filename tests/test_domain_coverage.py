@@ -21,12 +21,7 @@ from conformance.rules import RULES
 from conformance.runner import LOOPS
 from tests.pytest_run import ROOT
 
-KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
-    # test_extended.py is another engineer's: its EXT-DUP-1 tests register duplicates under INLINE only.
-    "EXT-DUP-1": {
-        "policy": ["TASK", "THREADPOOL"],
-    },
-}
+KNOWN_GAPS: dict[str, dict[str, list[str]]] = {}
 """Rule -> dimension -> values the suite does not exercise yet (MUST rules only; shrink it, never grow it)."""
 
 
