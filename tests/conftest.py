@@ -1,3 +1,26 @@
-"""Shared set-up for the project's own tests."""
+"""Shared set-up for the project's own tests.
+
+`pytest tests` runs on four pytest-xdist workers by default, a test file to a worker (`--dist
+loadfile`): most of these tests wait on subprocess suite runs rather than compute, and a module's
+expensive fixtures (the kill matrix's runs, a suite run on the reference) then run once. `-n 0`
+(or `-p no:xdist`) runs them in this process, one after another.
+"""
+
+from __future__ import annotations
+
+import pytest
 
 pytest_plugins = ["pytester"]
+
+DEFAULT_WORKERS = 4
+"""Workers for `pytest tests` when the command line names none."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Default to `-n 4 --dist loadfile` when xdist is loaded and the command line sets neither."""
+    if not config.pluginmanager.has_plugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is None and config.option.dist == "no":
+        config.option.numprocesses = DEFAULT_WORKERS
+        config.option.dist = "loadfile"

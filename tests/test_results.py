@@ -30,7 +30,6 @@ SELECTIONS = {
     "pico-ioc": (
         "conformance/suite/test_errors.py",
         "conformance/suite/test_worker.py",
-        "conformance/suite/test_faults.py",
     ),
 }
 
