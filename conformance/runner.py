@@ -129,8 +129,12 @@ async def _body(
         raise
     finally:
         state.body_done = True
-        problems = await kit.teardown()
-        problems += await cancel_leftovers(kit.bound, "teardown")
+        # GeneratorExit: a BaseException escaped the loop (SystemExit from a handler), which left this
+        # coroutine suspended and closed with the loop; it is being closed now, with no loop to tear down
+        # on, and awaiting here would only end in an unraisable RuntimeError in whichever test runs then.
+        if not isinstance(state.body_error, GeneratorExit):
+            problems = await kit.teardown()
+            problems += await cancel_leftovers(kit.bound, "teardown")
     return problems
 
 

@@ -671,9 +671,10 @@ def test_entries_describing_other_faults_do_not_hide_a_bus_that_skips_partial_ha
 def test_entries_describing_the_fault_excuse_it(tmp_path: Path) -> None:
     """The positive control of the test above: entries whose text is this bus's failure excuse all four."""
     matches = (
-        'match = "expected: the partial handler is called once per dispatch"',
+        'match = "expected: the partial handler registered with policy (default) is called once per dispatch"',
         "match_re = '''expected: a partial handler registered twice .* observed: it received \\[\\]'''",
-        "match = \"'task async bound method', 'task async callable object'] (a coroutine never awaited?)\"",
+        "match = \"'task async bound method', 'task async callable object', 'task def returning coroutine', "
+        "'task lambda returning coroutine'] (a coroutine never awaited?)\"",
         'match_re = "async-pool async bound method.?, .async-pool async callable object"',
     )
     rules = ("PUB-1", "PUB-1", "POL-TASK-1", "POL-MIX-2")

@@ -46,9 +46,10 @@ Not declared (the kit gives these tests the verdict *unsupported*):
 - `error_classes`: pyee has only `PyeeError`, none of the four classes.
 - `container`: pyee is a bare emitter, with no container (the `container` profile is not claimed).
 
-A sync handler registered with TASK runs in place, as every sync listener does (IMPL-3 allows it); an
-async handler registered without a policy or with INLINE runs as a task, which is pyee's real deviation
-from POL-INLINE-1 and is listed in `conformance/expectations/pyee.toml`.
+A sync handler registered with TASK runs in place, as every sync listener does (IMPL-3 allows it), but
+its exception then leaves `emit` and reaches the publisher unlogged, which ERR-3 and ERR-5 forbid for
+every TASK handler; an async handler registered without a policy or with INLINE runs as a task, which
+is pyee's real deviation from POL-INLINE-1. Both are listed in `conformance/expectations/pyee.toml`.
 """
 
 from __future__ import annotations
