@@ -97,7 +97,7 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 async def _delivers_every_policy_and_kind(
-    kit: Kit, bus: Any, dispatch: Dispatch | None = None, policies: tuple[str, ...] | None = None
+    kit: Kit, bus: Any, dispatch: Dispatch | None = None, policies: tuple[PolicyName, ...] | None = None
 ) -> None:
     """Positive control: the bus delivers a handler of every policy and kind at all (else PUB-1 fails).
 
