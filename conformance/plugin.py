@@ -406,7 +406,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Threads the implementation left running cannot keep the process alive (`_leftovers.arm_exit`)."""
+    """Threads the implementation left running cannot keep the process alive (`_leftovers.arm_exit`);
+    what it left suspended is finalized now (`_leftovers.finalize_abandoned`)."""
+    if session.config.getoption("impl"):
+        _leftovers.finalize_abandoned()
     _leftovers.arm_exit(int(exitstatus), session.config.getoption("bound"))
 
 
