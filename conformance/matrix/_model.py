@@ -21,6 +21,8 @@ VERDICT_MEANINGS = {
     "pass": "every test of the rule passed",
     "fail": "a test of the rule failed: the bus does not do what SPEC.md says (the link shows what was observed)",
     "xfail": "a test of the rule failed as the run's expectation file says it does: a known deviation",
+    "partial": "the tests of the rule that ran passed, but some could not run (the bus lacks a capability they "
+    "need): not conforming, and not judged in full",
     "unsupported": "not run: the bus lacks a capability the rule's tests need (the cell names it when the result does)",
     "skip": "not run: the run left the rule's profile out (the bus does not claim it, or --profiles omitted it)",
     "untested": "the run's SPEC.md had no such rule, or no test of it ran",
