@@ -8,6 +8,8 @@ expensive fixtures (the kill matrix's runs, a suite run on the reference) then r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -19,8 +21,16 @@ DEFAULT_WORKERS = 4
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Default to `-n 4 --dist loadfile` when xdist is loaded and the command line sets neither."""
-    if not config.pluginmanager.has_plugin("xdist") or hasattr(config, "workerinput"):
+    if not config.pluginmanager.has_plugin("xdist") or hasattr(config, "workerinput") or not _only_these(config):
         return
     if config.option.numprocesses is None and config.option.dist == "no":
         config.option.numprocesses = DEFAULT_WORKERS
         config.option.dist = "loadfile"
+
+
+def _only_these(config: pytest.Config) -> bool:
+    """Whether the command line names only the project's tests (pytest also loads this file, as a `test*`
+    directory's conftest, for runs from the root that name no path, such as `--pyargs conformance.suite`)."""
+    here = Path(__file__).resolve().parent
+    paths = [Path(config.invocation_params.dir, a.split("::")[0]).resolve() for a in config.args]
+    return bool(paths) and all(p == here or here in p.parents for p in paths)

@@ -68,6 +68,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     entries = [
         f"[[expected]]\ntest = {json.dumps(t['test'])}\nrule = {json.dumps(rule)}\nkind = {json.dumps(t['kind'])}\n"
         f"versions = {json.dumps('==' + document['implementation']['version'])}\n"
+        f"match = {json.dumps(' '.join(t['observed'].split()))}\n"
         'observed = "the mutant ignores once=True: listed on purpose."\n'
         for t in failing
         if t["rule"] == rule
