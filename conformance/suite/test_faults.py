@@ -543,13 +543,14 @@ async def test_the_bus_lets_published_events_go(kit: Kit, dispatch: Dispatch, ha
     raised: list[BaseException] = []
 
     def outcome(label: str, fails: bool = True) -> None:
+        exc = _Failure(f"the {label} handler failed") if failing and fails else None
         with lock:
             calls.append(label)
+            if exc is not None:
+                raised.append(exc)  # before the gate opens: the test takes `raised` once all calls ran
             if len(calls) == 12:
                 all_ran.open()
-        if failing and fails:
-            exc = _Failure(f"the {label} handler failed")
-            raised.append(exc)
+        if exc is not None:
             raise exc
 
     async def task_handler(event: object) -> None:
