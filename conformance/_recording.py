@@ -43,6 +43,8 @@ class Recorder:
     """A thread-safe log of handler calls that the test can wait on."""
 
     kit: Kit
+    keeps_tasks: bool = True
+    """Whether each call keeps the task it ran in (`Call.task`); off for tests of what keeps tasks alive."""
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _waiters: list[tuple[Callable[[list[Call]], bool], Any]] = field(default_factory=list)
@@ -51,7 +53,7 @@ class Recorder:
         """Note a call of handler `label` with `event`, from whatever thread runs it."""
         on_loop = threading.get_ident() == self.kit.loop_thread_id
         task: asyncio.Task[Any] | None = None
-        if on_loop:
+        if on_loop and self.keeps_tasks:
             try:
                 task = asyncio.current_task()
             except RuntimeError:
@@ -167,6 +169,7 @@ class Recorder:
         sync: bool = True,
         is_async: bool = True,
         then: Callable[[str, Any], None] | None = None,
+        then_async: Callable[[str, Any], Awaitable[None]] | None = None,
     ) -> list[HandlerKind]:
         """One handler of each callable kind, each recording its call under `prefix + kind`, then running `then`.
 
@@ -177,6 +180,8 @@ class Recorder:
         return a coroutine: a `def` wrapper (`functools.wraps`) around an
         `async def`, and a lambda. `then(label, event)`, if given, runs after the
         call is recorded (an async handler's, after a suspension): to raise, say.
+        `then_async(label, event)`, if given, is awaited by the async kinds after
+        that: to hold them on a gate, say.
         """
         rec = self
 
@@ -184,6 +189,12 @@ class Recorder:
             rec.record(label, event)
             if then is not None:
                 then(label, event)
+
+        async def held(label: str, event: Any) -> None:
+            await asyncio.sleep(0)
+            note(label, event)
+            if then_async is not None:
+                await then_async(label, event)
 
         kinds: list[HandlerKind] = []
 
@@ -195,8 +206,7 @@ class Recorder:
                 note(self.tag, event)
 
             async def on_event_async(self, event: Any) -> None:
-                await asyncio.sleep(0)
-                note(self.tag, event)
+                await held(self.tag, event)
 
             @staticmethod
             def static(event: Any) -> None:
@@ -208,8 +218,7 @@ class Recorder:
 
         class AsyncCallable:
             async def __call__(self, event: Any) -> None:
-                await asyncio.sleep(0)
-                note(f"{prefix}async callable object", event)
+                await held(f"{prefix}async callable object", event)
 
         def function(event: Any) -> None:
             note(f"{prefix}function", event)
@@ -218,16 +227,13 @@ class Recorder:
             note(label, event)
 
         async def async_function(event: Any) -> None:
-            await asyncio.sleep(0)
-            note(f"{prefix}async function", event)
+            await held(f"{prefix}async function", event)
 
         async def async_labelled(label: str, event: Any) -> None:
-            await asyncio.sleep(0)
-            note(label, event)
+            await held(label, event)
 
         async def notify(event: Any) -> None:
-            await asyncio.sleep(0)
-            note(f"{prefix}def returning coroutine", event)
+            await held(f"{prefix}def returning coroutine", event)
 
         @functools.wraps(notify)  # what a plain `def` decorator around an `async def` handler makes
         def wrapper(event: Any) -> Awaitable[None]:

@@ -24,7 +24,7 @@ import inspect
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +205,22 @@ DECLARED: dict[str, tuple[Scope, ...]] = {
     "CAN-6": (only("failure_kind", ("other BaseException",)), only("path", (PUBLISH,))),
     "LEAK-1": (only("failure_kind", ("Exception",)), *_DISPATCH),
     "LEAK-3": (every("handler_kind"),),
+    # Added in SPEC 1.3.0's second round: the rules whose statement says "a"/"every" handler, event or policy.
+    "POL-TASK-2": (only("handler_kind", ASYNC_KINDS), only("path", (PUBLISH,))),
+    "POL-TASK-3": (only("handler_kind", ASYNC_KINDS), *_DISPATCH),
+    "POL-THREAD-2": (only("handler_kind", SYNC_KINDS), *_DISPATCH),
+    "POL-THREAD-3": (only("handler_kind", SYNC_KINDS), only("path", (PUBLISH,))),
+    "POST-3": (only("count", ("past hidden caps",)),),
+    "ROB-6": (only("count", ("past hidden caps",)),),
+    "WRK-2": (only("count", ("past hidden caps",)),),
+    "WRK-6": (every("policy"), only("failure_kind", ("Exception",))),
+    "SUB-3": (every("policy"),),
+    "EXT-PRI-1": (every("policy"), *_DISPATCH),
+    "EXT-ONCE-1": (every("handler_kind"), every("policy"), *_DISPATCH),
+    "EXT-ONCE-2": (every("policy"), *_DISPATCH, only("failure_kind", ("Exception",))),
+    "EXT-CLOSE-3": (every("handler_kind"), every("policy")),
+    "LEAK-2": (only("handler_kind", ASYNC_KINDS), *_DISPATCH),
+    "LEAK-4": (every("handler_kind"), only("registration", ("plain", "once"))),
 }
 """Per rule, the dimensions (and values) its statement quantifies over. Rules not listed declare none yet."""
 
@@ -351,9 +367,10 @@ class ObservedRecorder(Recorder):
         sync: bool = True,
         is_async: bool = True,
         then: Callable[[str, Any], None] | None = None,
+        then_async: Callable[[str, Any], Awaitable[None]] | None = None,
     ) -> list[HandlerKind]:
         """`Recorder.every_kind`, each handler noted with its kind."""
-        kinds = super().every_kind(prefix, sync=sync, is_async=is_async, then=then)
+        kinds = super().every_kind(prefix, sync=sync, is_async=is_async, then=then, then_async=then_async)
         for k in kinds:
             self.kit.observed.note_handler(k.fn, kind=k.kind)
         return kinds

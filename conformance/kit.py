@@ -301,9 +301,9 @@ class Kit(Checks):
         assert self.loop is not None, "gates are made inside the test's coroutine"
         return Gate(name, self.loop, self.wait_bound)
 
-    def recorder(self) -> Recorder:
-        """A fresh recorder of handler calls."""
-        return ObservedRecorder(self)
+    def recorder(self, *, keeps_tasks: bool = True) -> Recorder:
+        """A fresh recorder of handler calls (`keeps_tasks=False`: one that keeps no call's task alive)."""
+        return ObservedRecorder(self, keeps_tasks=keeps_tasks)
 
     def exercise(self, **values: str | int | list[str]) -> None:
         """Say which domain values the test exercises beyond what the kit sees (`conformance.domain`).

@@ -448,30 +448,31 @@ async def test_a_bus_serves_each_loop_it_is_used_on(kit: Kit) -> None:
 
 
 async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyName) -> None:
-    """Two handlers of `policy` held on a gate: the dispatch goes on within kit.prompt's loop iterations."""
+    """One handler of `policy` of every kind its rule speaks of, each held on a gate: the dispatch goes on
+    within kit.prompt's loop iterations."""
+    # Domain: both paths x every handler kind of the policy (async for TASK, sync for THREADPOOL).
     Ping = kit.event_class("Ping")
     Next = kit.event_class("Next")
     bus = kit.new_bus()
     rec = kit.recorder()
     release = kit.gate(f"{policy} handlers released")
-    prefix = "task" if policy == "TASK" else "pool"
 
-    def make(label: str) -> Any:
-        async def task_handler(event: object) -> None:
-            rec.record(f"{label}-entered", event)
-            # Held until the test opens the gate, which it does only after the check.
-            await release.wait(bound=3 * kit.bound)
-            rec.record(f"{label}-finished", event)
+    async def hold_task(label: str, event: object) -> None:
+        # Held until the test opens the gate, which it does only after the check.
+        await release.wait(bound=3 * kit.bound)
+        rec.record(f"{label}-finished", event)
 
-        def pool_handler(event: object) -> None:
-            rec.record(f"{label}-entered", event)
-            release.wait_blocking(bound=3 * kit.bound)
-            rec.record(f"{label}-finished", event)
+    def hold_thread(label: str, event: object) -> None:
+        release.wait_blocking(bound=3 * kit.bound)
+        rec.record(f"{label}-finished", event)
 
-        return task_handler if policy == "TASK" else pool_handler
-
-    kit.add(bus, Ping, make(f"{prefix}-1"), policy=policy)
-    kit.add(bus, Ping, make(f"{prefix}-2"), policy=policy)
+    if policy == "TASK":
+        kinds = rec.every_kind("task ", sync=False, then_async=hold_task)
+    else:
+        kinds = rec.every_kind("pool ", is_async=False, then=hold_thread)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy=policy)
+    held = f"its {len(kinds)} {policy} handlers (" + ", ".join(k.kind for k in kinds) + ")"
     next_reached = kit.gate("the next event's INLINE handler reached")
     kit.add(bus, Next, lambda event: next_reached.open())
     try:
@@ -481,16 +482,16 @@ async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyNa
             bus.post(Next())
             await kit.prompt(
                 next_reached.wait(bound=3 * kit.bound),
-                f"the worker takes the next posted event while the first event's two {policy} handlers are blocked",
+                f"the worker takes the next posted event while the first event's {held} are blocked",
             )
         else:
-            await kit.prompt(bus.publish(Ping()), f"publish returns while its two {policy} handlers are blocked")
+            await kit.prompt(bus.publish(Ping()), f"publish returns while {held} are blocked")
         finished = [label for label in rec.labels() if label.endswith("-finished")]
         kit.check(not finished, f"the {policy} handlers are still blocked at that point", f"{finished} had finished")
     finally:
         release.open()
-    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == 2, "both finished"):
-        kit.fail(f"both {policy} handlers run and finish once released", f"calls: {rec.labels()}")
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == len(kinds), "done"):
+        kit.fail(f"{held} run and finish once released", f"calls: {rec.labels()}")
     await dispatch.end(bus)
 
 
@@ -503,43 +504,46 @@ async def test_dispatch_does_not_wait_for_task_handlers(kit: Kit, dispatch: Disp
 @pytest.mark.rule("POL-TASK-3")
 @pytest.mark.needs("task")
 async def test_running_task_handlers_survive_garbage_collection(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: both paths x every async handler kind, all running at once.
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
-    entered = [kit.gate("first TASK handler entered"), kit.gate("second TASK handler entered")]
-    finished = [kit.gate("first TASK handler finished"), kit.gate("second TASK handler finished")]
-    waiting_on: dict[int, weakref.ref[asyncio.Future[None]]] = {}
+    # A recorder that keeps no task: only the bus's strong reference may keep a running handler's task alive.
+    rec = kit.recorder(keeps_tasks=False)
+    waiting_on: dict[str, weakref.ref[asyncio.Future[None]]] = {}
+    all_entered = kit.gate("every TASK handler entered")
 
-    def make(i: int) -> Any:
-        async def handler(event: object) -> None:
-            # A future nothing else references: only a strong reference to this task,
-            # held by the bus, keeps the task (and so the future) alive. (No recorder
-            # here: it would keep a reference to the task.)
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            waiting_on[i] = weakref.ref(future)
-            entered[i].open()
-            await future
-            finished[i].open()
+    async def hold(label: str, event: object) -> None:
+        # A future nothing else references: only the task awaiting it, so only a strong reference to that
+        # task keeps the future alive.
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting_on[label] = weakref.ref(future)
+        if len(waiting_on) == len(kinds):
+            all_entered.open()
+        await future
+        rec.record(f"{label}-finished", event)
 
-        return handler
-
-    kit.add(bus, Ping, make(0), policy="TASK")
-    kit.add(bus, Ping, make(1), policy="TASK")
+    kinds = rec.every_kind("task ", sync=False, then_async=hold)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="TASK")
     finish = await _launch(kit, dispatch, bus, Ping())
-    for i, which in enumerate(("first", "second")):
-        await kit.reached(entered[i], f"the {which} TASK handler starts")
-        for _ in range(3):
-            gc.collect()
-        future = waiting_on[i]()
-        if future is None:
-            kit.fail(
-                "the bus keeps a strong reference to every running TASK handler's task",
-                f"after gc.collect() the {which} of two running TASK handlers was gone: it was garbage-collected "
-                "mid-run and will never finish",
-            )
-        else:
+    await kit.reached(all_entered, f"the {len(kinds)} TASK handlers start")
+    for _ in range(3):
+        gc.collect()
+    gone = [label for label, ref in waiting_on.items() if ref() is None]
+    for ref in waiting_on.values():
+        future = ref()
+        if future is not None:
             future.set_result(None)
         del future
-        await kit.reached(finished[i], f"the {which} TASK handler finishes once its future resolves")
+    kit.check(
+        not gone,
+        "the bus keeps a strong reference to every running TASK handler's task ("
+        + ", ".join(k.kind for k in kinds)
+        + ")",
+        f"after gc.collect() the running tasks of {gone} were gone: garbage-collected mid-run, they never finish",
+    )
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == len(kinds), "done"):
+        kit.fail("every TASK handler finishes once its future resolves", f"calls: {rec.labels()}")
     await finish()
 
 
@@ -624,28 +628,35 @@ async def test_threadpool_handlers_run_off_the_loop_thread(kit: Kit, dispatch: D
 @pytest.mark.rule("POL-THREAD-2")
 @pytest.mark.needs("threadpool")
 async def test_loop_runs_while_threadpool_handler_blocks(kit: Kit, dispatch: Dispatch) -> None:
+    # Domain: both paths x every sync handler kind, each blocked until a coroutine on the loop runs.
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
-    entered, tick, done = kit.gate("handler entered"), kit.gate("loop ticked"), kit.gate("handler done")
-    saw_tick: list[bool] = []
+    entered, tick = kit.gate("a THREADPOOL handler entered"), kit.gate("loop ticked")
+    rec = kit.recorder()
 
-    def handler(event: object) -> None:
+    def block(label: str, event: object) -> None:
         entered.open()
         # Only a coroutine on the loop opens `tick`: it can do so only if the loop runs.
-        saw_tick.append(tick.wait_blocking())
-        done.open()
+        rec.record(f"{label}: the loop ran" if tick.wait_blocking() else f"{label}: the loop did not run", event)
 
-    kit.add(bus, Ping, handler, policy="THREADPOOL")
+    kinds = rec.every_kind("pool ", is_async=False, then=block)
+    for kind in kinds:
+        kit.add(bus, Ping, kind.fn, policy="THREADPOOL")
     partner = _release_after(entered, tick)
     finish = await _launch(kit, dispatch, bus, Ping())
-    await kit.reached(done, "the THREADPOOL handler finishes")
+    if not await rec.until(lambda calls: sum(": the loop" in c.label for c in calls) >= len(kinds), "all done"):
+        kit.fail(f"the {len(kinds)} THREADPOOL handlers finish", f"calls after {kit.bound:g} s: {rec.labels()}")
+    stuck = [label.split(":")[0] for label in rec.labels() if label.endswith("did not run")]
     kit.check(
-        saw_tick == [True],
-        "while the THREADPOOL handler blocks, a coroutine on the loop runs and releases it",
-        f"the loop did not run for {kit.bound:g} s while the handler blocked: the handler blocked the loop",
+        not stuck,
+        "while a THREADPOOL handler blocks, a coroutine on the loop runs and releases it ("
+        + ", ".join(k.kind for k in kinds)
+        + ")",
+        f"for {kit.bound:g} s the loop did not run while {stuck} waited for it in their threads: running a "
+        "THREADPOOL handler, or waiting for one, blocked the loop",
     )
     await finish()
-    await kit.within(partner, "the helper task ends")
+    await kit.within(partner, "the loop partner ends")
 
 
 @pytest.mark.rule("POL-THREAD-3")

@@ -132,6 +132,64 @@ class WaitingForThreadsBus(alt.EventBus):
             await asyncio.wait(started)
 
 
+class AsyncDefOnlyTaskBus(alt.EventBus):
+    """Only an `async def` gets a task of its own: the coroutine of any other TASK handler (a callable object, a
+    `def` or lambda that returns one) is awaited by the dispatch before it returns."""
+
+    async def publish(self, event: Any) -> None:
+        self._in_place: list[Any] = []
+        await super().publish(event)
+        for coroutine in self._in_place:
+            await coroutine
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        if inspect.iscoroutinefunction(registration.fn) or not hasattr(self, "_in_place"):
+            super().start_task(registration, event)
+        else:
+            self._in_place.append(self.guarded(registration, event, registration.fn(event)))
+
+
+class FunctionsOnlyTasksKeptBus(alt.EventBus):
+    """Only the tasks of `async def` functions are kept; a bound method's, a partial's or a callable object's task
+    has only the loop's weak reference."""
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        if inspect.isfunction(registration.fn):
+            super().start_task(registration, event)
+        else:
+            result = registration.fn(event)
+            if inspect.isawaitable(result):
+                asyncio.ensure_future(self.guarded(registration, event, result))
+
+
+class CallableObjectsWaitedOnTheLoopBus(alt.EventBus):
+    """A THREADPOOL handler that is not a plain function runs on a thread, but the loop waits for that thread."""
+
+    def start_thread(self, registration: Registration, event: alt.Event) -> None:
+        if inspect.isfunction(registration.fn):
+            super().start_thread(registration, event)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(self.thread_main, registration, event, concurrent.futures.Future()).result()
+
+
+class MethodThreadsAwaitedBus(alt.EventBus):
+    """`publish` awaits the threads of its THREADPOOL handlers that are not plain functions (methods, partials,
+    callable objects): "they belong to a component"."""
+
+    async def publish(self, event: Any) -> None:
+        self._awaited: list[concurrent.futures.Future[None]] = []
+        await super().publish(event)
+        if self._awaited:
+            await asyncio.wait([asyncio.wrap_future(f) for f in self._awaited])
+
+    def start_thread(self, registration: Registration, event: alt.Event) -> None:
+        before = set(self._threads)
+        super().start_thread(registration, event)
+        if not inspect.isfunction(registration.fn) and hasattr(self, "_awaited"):
+            self._awaited += set(self._threads) - before
+
+
 class CoroutineOnlyTaskBus(alt.EventBus):
     """Only coroutine functions are started under TASK; a sync TASK handler is silently skipped."""
 
@@ -440,11 +498,26 @@ MUTANTS = [
         EventBus=WaitingForTasksBus,
     ),
     mutant(
+        "only-async-def-task-handlers-in-tasks",
+        "POL-TASK-2",
+        "a TASK handler that is not an async def (a callable object, a def or lambda returning a coroutine) is "
+        "awaited by the dispatch",
+        ALT,
+        EventBus=AsyncDefOnlyTaskBus,
+    ),
+    mutant(
         "task-references-dropped",
         "POL-TASK-3",
         "the bus keeps no reference to TASK handler tasks (the loop's is weak)",
         ALT,
         EventBus=ForgetfulTaskBus,
+    ),
+    mutant(
+        "only-function-tasks-referenced",
+        "POL-TASK-3",
+        "only the tasks of async def functions are kept; a method's, partial's or callable object's are not",
+        ALT,
+        EventBus=FunctionsOnlyTasksKeptBus,
     ),
     mutant(
         "threadpool-on-the-loop",
@@ -461,11 +534,25 @@ MUTANTS = [
         EventBus=JoiningBus,
     ),
     mutant(
+        "callable-object-threads-waited-on-the-loop",
+        "POL-THREAD-2",
+        "a THREADPOOL handler that is not a plain function runs on a thread the loop waits for, blocked",
+        ALT,
+        EventBus=CallableObjectsWaitedOnTheLoopBus,
+    ),
+    mutant(
         "publish-awaits-threadpool-handlers",
         "POL-THREAD-3",
         "publish awaits its THREADPOOL handlers' threads before returning",
         ALT,
         EventBus=WaitingForThreadsBus,
+    ),
+    mutant(
+        "publish-awaits-method-threads",
+        "POL-THREAD-3",
+        "publish awaits the threads of its THREADPOOL handlers that are not plain functions",
+        ALT,
+        EventBus=MethodThreadsAwaitedBus,
     ),
     mutant(
         "sync-task-handler-dropped",
