@@ -29,6 +29,8 @@ from .capabilities import Unsupported
 from .domain import Observations, ObservedRecorder
 from .rules import Rule
 
+BACKGROUND_POLICIES: tuple[PolicyName, ...] = ("TASK", "THREADPOOL")
+
 __all__ = [
     "DEFAULT_BOUND",
     "PATHS",
@@ -113,6 +115,14 @@ class Kit(Checks):
         """
         self.optional.add(capability)
         return capability in self.impl.capabilities
+
+    def policies(self) -> list[PolicyName]:
+        """INLINE, then TASK and THREADPOOL where the implementation declares them (optional for the test)."""
+        return ["INLINE", *(p for p in BACKGROUND_POLICIES if self.supports(p.lower()))]
+
+    def background_policies(self) -> list[PolicyName]:
+        """TASK and THREADPOOL, those the implementation declares (optional for the test)."""
+        return [p for p in BACKGROUND_POLICIES if self.supports(p.lower())]
 
     def where_supported(self, **options: Any) -> dict[str, Any]:
         """`options` (`priority`, `once`) less those the implementation does not declare.

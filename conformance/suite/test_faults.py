@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from conformance.adapter import PolicyName
 from conformance.kit import PROMPT_TURNS, Dispatch, Kit, describe
 
 
@@ -640,8 +639,7 @@ async def test_removed_handlers_are_let_go(kit: Kit) -> None:
     ways = [way for way in ("unsubscribe", "once") if kit.supports(way)]
     if not ways:
         kit.require("unsubscribe")  # no way to remove a handler: unsupported
-    policies: list[PolicyName] = ["INLINE"]
-    policies += [p for p in ("TASK", "THREADPOOL") if kit.supports(p.lower())]
+    policies = kit.policies()
     Ping = kit.event_class("Ping")
     bus = kit.new_bus()
     counts: dict[str, int] = {}

@@ -32,7 +32,7 @@ async def test_every_kind_of_handler_receives_each_event(kit: Kit, dispatch: Dis
     Num = kit.numbered_event("Num")
     bus = kit.new_bus()
     rec = kit.recorder()
-    policies = [None, *(p for p in ("TASK", "THREADPOOL") if kit.supports(p.lower()))]
+    policies = [None, *kit.background_policies()]
     kinds = {policy: rec.every_kind(f"{policy or 'default'} ") for policy in policies}
     for policy in policies:
         for kind in kinds[policy]:

@@ -228,7 +228,7 @@ async def test_subscribing_a_non_callable_with_a_policy_raises(kit: Kit) -> None
     Ping = kit.event_class("Ping")
 
     bus = kit.new_bus()
-    policies = [p for p in ("TASK", "THREADPOOL") if kit.supports(p.lower())]
+    policies = kit.background_policies()
     if not policies:
         kit.require("task")  # neither background policy: unsupported
     accepted = [

@@ -259,6 +259,19 @@ class SilentWorkerBus(alt.EventBus):
             await self.publish(event)
 
 
+class QuietPostedBackgroundBus(alt.EventBus):
+    """A failing TASK or THREADPOOL handler of a posted event is not logged ("the worker must stay quiet"); those of
+    published events are."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        self._posted = [*getattr(self, "_posted", []), event]
+        await super().dispatch_posted(event)
+
+    def report(self, registration: alt.Registration, event: alt.Event, exc: BaseException) -> None:
+        if not any(e is event for e in getattr(self, "_posted", [])):
+            super().report(registration, event, exc)
+
+
 class InPlacePostBus(ref.EventBus):
     """`post` from a thread without a running loop publishes right there, with `publish_sync`."""
 
@@ -620,6 +633,13 @@ MUTANTS = [
         "the worker swallows a handler failure without logging it",
         ALT,
         EventBus=SilentWorkerBus,
+    ),
+    mutant(
+        "worker-hides-background-handler-errors",
+        "WRK-6",
+        "a failing TASK or THREADPOOL handler of a posted event is not logged; those of published events are",
+        ALT,
+        EventBus=QuietPostedBackgroundBus,
     ),
     mutant(
         "thread-posts-dispatched-in-place",
