@@ -124,7 +124,6 @@ DEFAULT_COUNT_FLOOR = 9
 COUNT_FLOORS: dict[str, int] = {
     "ERR-6": 5,  # an exception group that keeps only the first 3 or 4 failures
     "POST-9": 4097,  # an "unbounded" queue capped at a power of two up to 4,096
-    "ROB-6": 4097,
     "WRK-2": 4097,
 }
 """The smallest count that shows "past hidden caps" for a rule, where it is not `DEFAULT_COUNT_FLOOR`."""

@@ -388,6 +388,7 @@ async def test_concurrent_producers_lose_nothing(kit: Kit) -> None:
     await kit.within(bus.start_worker(), "start_worker returns")
     await _post_concurrently(kit, bus, Item, PRODUCERS)
     total = PRODUCERS * PER_PRODUCER
+    kit.exercise(count=total)
     if not await rec.until_count(total):
         kit.fail(f"all {total} events posted by {PRODUCERS} threads are delivered", f"{rec.count()} were delivered")
     await kit.within(bus.stop_worker(), "stop_worker returns")
@@ -400,6 +401,7 @@ async def test_concurrent_producers_lose_nothing(kit: Kit) -> None:
 async def test_concurrent_producers_and_the_loop_lose_nothing_in_a_bounded_queue(kit: Kit) -> None:
     Item = _item_class(kit)
     total = (PRODUCERS + 1) * PER_PRODUCER
+    kit.exercise(count=total)
     bus = kit.new_bus(max_queue_size=total + 1)  # large enough, even counting the event in flight
     rec = kit.recorder()
     kit.add(bus, Item, rec.async_handler("item"))

@@ -120,6 +120,7 @@ async def _fifo(kit: Kit, *, from_thread: bool) -> None:
     kit.add(bus, Odd, lambda e: rec.record(str(e.n), e))
     await kit.within(bus.start_worker(), "start_worker returns")
     count = 50
+    kit.exercise(count=count)
 
     def produce() -> None:
         for n in range(count):
@@ -628,6 +629,47 @@ async def test_stop_worker_delivers_what_was_posted_before(kit: Kit) -> None:
         f"{len(done)} of {len(expected)} handler calls had finished: {done}",
     )
     await kit.exactly(rec, 2 * count, None, "each event reaches each of its two handlers once")
+
+
+@pytest.mark.rule("WRK-2")
+@pytest.mark.needs("worker")
+async def test_stop_worker_delivers_thousands_posted_before(kit: Kit) -> None:
+    # Domain: the count of events waiting when stop_worker is called, beyond the caps a drain could hide.
+    Num = kit.numbered_event()
+    bus = kit.new_bus()
+    count = UNBOUNDED_POSTS
+    kit.exercise(count=count)
+    delivered: list[int] = []  # not a Recorder: thousands of calls, checked once
+    entered, release = kit.gate("worker busy with event 0"), kit.gate("worker released")
+
+    async def handler(event: Any) -> None:
+        if event.n == 0:  # holds the worker, so that the others are still waiting when stop_worker is called
+            entered.open()
+            await release.wait(bound=3 * kit.bound)
+        delivered.append(event.n)
+
+    kit.add(bus, Num, handler)
+    await kit.within(bus.start_worker(), "start_worker returns")
+    bus.post(Num(n=0))
+    await kit.reached(entered, "the worker takes the first event")
+    for n in range(1, count):
+        bus.post(Num(n=n))
+    stopping = asyncio.ensure_future(bus.stop_worker())
+    for _ in range(100):  # the iterations stop_worker needs to begin its drain; then the worker goes on
+        if stopping.done():
+            break
+        await asyncio.sleep(0)
+    release.open()
+    await kit.within(stopping, f"stop_worker returns after draining {count:,} events")
+    missing = sorted(set(range(count)) - set(delivered))
+    kit.check(
+        delivered == list(range(count)),
+        f"when stop_worker returns, all {count:,} events posted before it have been dispatched, in order",
+        f"{len(delivered):,} had been dispatched"
+        + (f"; {len(missing):,} missing, the first is event {missing[0]:,}" if missing else "; out of order"),
+    )
+    await kit.settle()
+    kit.check(len(delivered) == count, f"each of the {count:,} events is dispatched once", f"{len(delivered):,} calls")
 
 
 @pytest.mark.rule("WRK-3")

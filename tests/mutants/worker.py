@@ -452,6 +452,20 @@ class HiddenCapBus(ref.EventBus):
         super().post(event)
 
 
+class DrainCappedBus(alt.EventBus):
+    """`stop_worker` drains at most 4,096 of the events waiting when it is called ("one ring buffer's worth"); the
+    rest stay queued for a later worker."""
+
+    async def stop_worker(self) -> None:
+        with self._qlock:
+            self._taken_at_stop = self._taken
+        await super().stop_worker()
+
+    def should_stop(self) -> bool:
+        drained = self._taken - getattr(self, "_taken_at_stop", self._taken)
+        return super().should_stop() or (self._drain_until is not None and drained >= 4096)
+
+
 class UnboundedBufferBus(alt.EventBus):
     """The bound is enforced only while a worker runs: posts buffered before start_worker are never refused."""
 
@@ -640,6 +654,13 @@ MUTANTS = [
         "a failing TASK or THREADPOOL handler of a posted event is not logged; those of published events are",
         ALT,
         EventBus=QuietPostedBackgroundBus,
+    ),
+    mutant(
+        "stop-drains-at-most-4096",
+        "WRK-2",
+        "stop_worker drains at most 4,096 of the waiting events; the rest stay queued for a later worker",
+        ALT,
+        EventBus=DrainCappedBus,
     ),
     mutant(
         "thread-posts-dispatched-in-place",
