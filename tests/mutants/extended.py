@@ -44,6 +44,27 @@ class OpenPostBus(alt.EventBus):
             self.nudge(wakeup)
 
 
+class LearnedAsyncKeptBus(alt.EventBus):
+    """The bus remembers each handler found async only by calling it (a `def` or lambda returning a coroutine), to
+    skip the check next time; `aclose` clears the subscribers but not that memo."""
+
+    def remember(self, registration: Registration, result: Any) -> None:
+        if inspect.isawaitable(result) and not inspect.iscoroutinefunction(registration.fn):
+            self._learned = [*getattr(self, "_learned", []), registration.fn]
+
+    async def run_inline(self, registration: Registration, event: alt.Event) -> None:
+        result = registration.fn(event)
+        self.remember(registration, result)
+        if inspect.isawaitable(result):
+            await result
+
+    def start_task(self, registration: Registration, event: alt.Event) -> None:
+        result = registration.fn(event)
+        self.remember(registration, result)
+        if inspect.isawaitable(result):
+            self.keep(asyncio.ensure_future(self.guarded(registration, event, result)))
+
+
 class UnprioritisedBus(alt.EventBus):
     """Handlers run in subscription order; `priority` is accepted and ignored."""
 
@@ -724,6 +745,13 @@ MUTANTS = [
         "aclose closes the bus but keeps its subscribers, and every object they reference",
         ALT,
         EventBus=KeepSubscribersBus,
+    ),
+    mutant(
+        "aclose-keeps-handlers-found-async-by-calling",
+        "EXT-CLOSE-3",
+        "aclose clears the subscribers but keeps a memo of the handlers found async by calling them",
+        ALT,
+        EventBus=LearnedAsyncKeptBus,
     ),
     mutant(
         "publish-sync-gives-up-after-50-ms",
