@@ -36,7 +36,7 @@ async def test_every_kind_of_handler_receives_each_event(kit: Kit, dispatch: Dis
     kinds = {policy: rec.every_kind(f"{policy or 'default'} ") for policy in policies}
     for policy in policies:
         for kind in kinds[policy]:
-            kit.add(bus, Num, kind.fn, policy=policy)  # type: ignore[arg-type]
+            kit.add(bus, Num, kind.fn, policy=policy)
     events = [Num(n=1), Num(n=2)]
     await dispatch(bus, *events)
     everyone = [kind.label for policy in policies for kind in kinds[policy]]

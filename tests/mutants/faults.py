@@ -160,6 +160,27 @@ class TaskHistoryBus(alt.EventBus):
         super().keep(task)
 
 
+class WorkerTaskLedgerBus(alt.EventBus):
+    """The worker keeps the TASK tasks of posted events in a ledger it empties only when it stops ("so that
+    stop_worker could wait for them"); those of published events are let go."""
+
+    async def dispatch_posted(self, event: alt.Event) -> None:
+        self._in_worker = True
+        try:
+            await super().dispatch_posted(event)
+        finally:
+            self._in_worker = False
+
+    def keep(self, task: asyncio.Future[Any]) -> None:
+        if getattr(self, "_in_worker", False):
+            vars(self).setdefault("_ledger", []).append(task)
+        super().keep(task)
+
+    async def stop_worker(self) -> None:
+        await super().stop_worker()
+        vars(self).pop("_ledger", None)
+
+
 class TombstoneBus(alt.EventBus):
     """unsubscribe moves the removed registrations to a list of tombstones instead of dropping them."""
 
@@ -287,6 +308,13 @@ MUTANTS = (
         EventBus=FailureHistoryBus,
     ),
     mutant("keeps-task-history", "LEAK-2", "every TASK task ever started is kept", ALT, EventBus=TaskHistoryBus),
+    mutant(
+        "worker-keeps-task-ledger",
+        "LEAK-2",
+        "the worker keeps the TASK tasks of posted events until it stops",
+        ALT,
+        EventBus=WorkerTaskLedgerBus,
+    ),
     mutant(
         "unsubscribe-tombstones",
         "LEAK-3",

@@ -159,7 +159,7 @@ class FunctionsOnlyTasksKeptBus(alt.EventBus):
         else:
             result = registration.fn(event)
             if inspect.isawaitable(result):
-                asyncio.ensure_future(self.guarded(registration, event, result))
+                asyncio.ensure_future(self.guarded(registration, event, result))  # noqa: RUF006 - the defect
 
 
 class CallableObjectsWaitedOnTheLoopBus(alt.EventBus):
