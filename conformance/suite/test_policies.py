@@ -472,7 +472,7 @@ async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyNa
         kinds = rec.every_kind("pool ", is_async=False, then=hold_thread)
     for kind in kinds:
         kit.add(bus, Ping, kind.fn, policy=policy)
-    held = f"its {len(kinds)} {policy} handlers (" + ", ".join(k.kind for k in kinds) + ")"
+    held = f"{len(kinds)} {policy} handlers (" + ", ".join(k.kind for k in kinds) + ")"
     next_reached = kit.gate("the next event's INLINE handler reached")
     kit.add(bus, Next, lambda event: next_reached.open())
     try:
@@ -485,13 +485,15 @@ async def _dispatch_does_not_wait(kit: Kit, dispatch: Dispatch, policy: PolicyNa
                 f"the worker takes the next posted event while the first event's {held} are blocked",
             )
         else:
-            await kit.prompt(bus.publish(Ping()), f"publish returns while {held} are blocked")
+            await kit.prompt(bus.publish(Ping()), f"publish returns while its {held} are blocked")
         finished = [label for label in rec.labels() if label.endswith("-finished")]
         kit.check(not finished, f"the {policy} handlers are still blocked at that point", f"{finished} had finished")
     finally:
         release.open()
-    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == len(kinds), "done"):
-        kit.fail(f"{held} run and finish once released", f"calls: {rec.labels()}")
+    # A kind the bus never calls is PUB-1's finding, not this rule's: the handlers that started must finish.
+    started = [k.label for k in kinds if rec.count(k.label)]
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) >= len(started), "done"):
+        kit.fail(f"the {policy} handlers that started ({started}) finish once released", f"calls: {rec.labels()}")
     await dispatch.end(bus)
 
 
@@ -526,24 +528,25 @@ async def test_running_task_handlers_survive_garbage_collection(kit: Kit, dispat
     for kind in kinds:
         kit.add(bus, Ping, kind.fn, policy="TASK")
     finish = await _launch(kit, dispatch, bus, Ping())
-    await kit.reached(all_entered, f"the {len(kinds)} TASK handlers start")
+    # A kind the bus never calls is PUB-1's finding; this rule is about the tasks that run.
+    if not await all_entered.wait() and not waiting_on:
+        kit.fail(f"the {len(kinds)} TASK handlers start", f"none started within {kit.bound:g} s")
+    judged = dict(waiting_on)
     for _ in range(3):
         gc.collect()
-    gone = [label for label, ref in waiting_on.items() if ref() is None]
-    for ref in waiting_on.values():
+    gone = [label for label, ref in judged.items() if ref() is None]
+    for ref in judged.values():
         future = ref()
         if future is not None:
             future.set_result(None)
         del future
     kit.check(
         not gone,
-        "the bus keeps a strong reference to every running TASK handler's task ("
-        + ", ".join(k.kind for k in kinds)
-        + ")",
+        "the bus keeps a strong reference to every running TASK handler's task (" + ", ".join(judged) + ")",
         f"after gc.collect() the running tasks of {gone} were gone: garbage-collected mid-run, they never finish",
     )
-    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) == len(kinds), "done"):
-        kit.fail("every TASK handler finishes once its future resolves", f"calls: {rec.labels()}")
+    if not await rec.until(lambda calls: sum(c.label.endswith("-finished") for c in calls) >= len(judged), "done"):
+        kit.fail("every TASK handler that started finishes once its future resolves", f"calls: {rec.labels()}")
     await finish()
 
 

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import inspect
 import threading
 import time
@@ -162,11 +163,17 @@ class FunctionsOnlyTasksKeptBus(alt.EventBus):
                 asyncio.ensure_future(self.guarded(registration, event, result))  # noqa: RUF006 - the defect
 
 
+def is_partial(fn: Any) -> bool:
+    """Whether `fn` is a `functools.partial`."""
+    return isinstance(fn, functools.partial)
+
+
 class CallableObjectsWaitedOnTheLoopBus(alt.EventBus):
-    """A THREADPOOL handler that is not a plain function runs on a thread, but the loop waits for that thread."""
+    """A THREADPOOL handler that is a callable object (not a function or method) runs on a thread, but the loop
+    waits for that thread."""
 
     def start_thread(self, registration: Registration, event: alt.Event) -> None:
-        if inspect.isfunction(registration.fn):
+        if inspect.isfunction(registration.fn) or inspect.ismethod(registration.fn) or is_partial(registration.fn):
             super().start_thread(registration, event)
         else:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -536,7 +543,7 @@ MUTANTS = [
     mutant(
         "callable-object-threads-waited-on-the-loop",
         "POL-THREAD-2",
-        "a THREADPOOL handler that is not a plain function runs on a thread the loop waits for, blocked",
+        "a THREADPOOL handler that is a callable object runs on a thread the loop waits for, blocked",
         ALT,
         EventBus=CallableObjectsWaitedOnTheLoopBus,
     ),
