@@ -220,6 +220,12 @@ DECLARED: dict[str, tuple[Scope, ...]] = {
     "EXT-CLOSE-3": (every("handler_kind"), every("policy")),
     "LEAK-2": (only("handler_kind", ASYNC_KINDS), *_DISPATCH),
     "LEAK-4": (every("handler_kind"), only("registration", ("plain", "once"))),
+    "SUB-2": (every("policy"), only("count", ("past hidden caps",))),
+    "SUB-6": (only("handler_kind", ("bound method", "async bound method")), only("count", ("past hidden caps",))),
+    "EXT-SUB-1": (only("registration", ("priority", "once")),),
+    "EXT-UNSUB-2": (every("handler_kind"),),
+    "ROB-3": (every("policy"),),
+    "ROB-7": (only("count", ("past hidden caps",)),),
 }
 """Per rule, the dimensions (and values) its statement quantifies over. Rules not listed declare none yet."""
 

@@ -616,8 +616,13 @@ async def test_unsubscribe_of_an_unknown_handler_keeps_the_others(kit: Kit) -> N
     removed = rec.sync_handler("removed")
     kit.add(bus, Ping, removed)
     _unsubscribe(kit, bus, Ping, removed, "a registered handler")
-    cases = [
-        ("a function never registered", lambda: bus.unsubscribe(Ping, rec.sync_handler("stranger"))),
+    # Domain: a handler of every kind never registered, one registered for another type, one already removed.
+    strangers = rec.every_kind("stranger ")
+    kit.exercise(handler_kind=[k.kind for k in strangers])
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        (f"a {k.kind} never registered", lambda k=k: bus.unsubscribe(Ping, k.fn)) for k in strangers
+    ]
+    cases += [
         ("a function registered for Pong only", lambda: bus.unsubscribe(Ping, pong_only)),
         ("a function already unsubscribed", lambda: bus.unsubscribe(Ping, removed)),
     ]

@@ -451,6 +451,7 @@ async def test_concurrent_subscriptions_to_one_type_are_all_registered(kit: Kit)
 
     bus = kit.new_bus()
     rec = kit.recorder()
+    kit.exercise(count=SUBSCRIBERS * PER_SUBSCRIBER)
     # Each thread registers handlers of every callable kind (function, lambda, bound and static
     # method, partial, callable object, and their async forms), several rounds of them.
     kinds = [
@@ -492,6 +493,7 @@ async def test_concurrent_subscriptions_to_one_type_are_all_registered(kit: Kit)
 @pytest.mark.rule("ROB-7")
 async def test_concurrent_first_subscriptions_to_new_types_are_all_registered(kit: Kit) -> None:
     types_ = [kit.event_class(f"New{i}") for i in range(PER_SUBSCRIBER)]
+    kit.exercise(count=SUBSCRIBERS * PER_SUBSCRIBER)
     bus = kit.new_bus()
     rec = kit.recorder()
     # Every thread registers one handler for each new type, in the same order: the threads race

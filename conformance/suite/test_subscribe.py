@@ -143,6 +143,83 @@ async def test_a_component_marked_lazy_is_subscribed_once_handed_out(kit: Kit) -
     )
 
 
+MANY = 9
+"""Marked methods on one component, and marks on one method, in the tests of "each": past caps of 2, 4 and 8."""
+
+
+@pytest.mark.rule("SUB-2")
+@pytest.mark.needs("container")
+async def test_each_of_many_marked_methods_is_registered(kit: Kit) -> None:
+    # Domain: a count of marked methods past small caps x every policy the bus declares (sync methods for INLINE
+    # and THREADPOOL, async ones for TASK).
+    Ping = kit.numbered_event("Ping")
+    rec = kit.recorder()
+    policies = kit.policies()
+    namespace: dict[str, Any] = {}
+    for i in range(MANY):
+        policy = policies[i % len(policies)]
+        label = f"method {i} ({policy})"
+
+        def method(self: Any, event: Any, label: str = label) -> None:
+            rec.record(label, event)
+
+        async def async_method(self: Any, event: Any, label: str = label) -> None:
+            await asyncio.sleep(0)
+            rec.record(label, event)
+
+        mark = kit.on(Ping) if policy == "INLINE" else kit.on(Ping, policy=policy)
+        namespace[f"on_ping_{i}"] = mark(async_method if policy == "TASK" else method)
+    Listener = type("ManyMethods", (kit.AutoSubscriberMixin,), namespace)
+    kit.exercise(count=MANY, policy=list(map(str, policies)))
+    container = kit.container(Listener)
+    await _resolve(kit, container, Listener)
+    bus = kit.bus_of(container)
+    await kit.within(bus.publish(Ping(n=1)), "publish returns")
+    labels = sorted({label for label in (f"method {i} ({policies[i % len(policies)]})" for i in range(MANY))})
+    await rec.until_count(MANY)
+    missing = [label for label in labels if not rec.count(label)]
+    kit.check(
+        not missing,
+        f"each of the {MANY} @subscribe methods of the component ({', '.join(policies)}) is registered and called",
+        f"never called: {missing}; calls: {rec.labels()}",
+    )
+    await kit.exactly(rec, MANY, None, f"each of the {MANY} methods is called once for the one event")
+
+
+@pytest.mark.rule("SUB-6")
+@pytest.mark.needs("container")
+async def test_a_method_with_many_marks_is_registered_for_each(kit: Kit) -> None:
+    # Domain: a sync and an async method x a count of marks past small caps.
+    types_ = [kit.numbered_event(f"Kind{i}") for i in range(MANY)]
+    rec = kit.recorder()
+
+    def on_any(self: Any, event: Any) -> None:
+        rec.record(f"sync {type(event).__name__}", event)
+
+    async def on_any_async(self: Any, event: Any) -> None:
+        await asyncio.sleep(0)
+        rec.record(f"async {type(event).__name__}", event)
+
+    for cls in types_:
+        on_any = kit.on(cls)(on_any)
+        on_any_async = kit.on(cls)(on_any_async)
+    Listener = type("ManyMarks", (kit.AutoSubscriberMixin,), {"on_any": on_any, "on_any_async": on_any_async})
+    kit.exercise(count=MANY, handler_kind=["bound method", "async bound method"])
+    container = kit.container(Listener)
+    await _resolve(kit, container, Listener)
+    bus = kit.bus_of(container)
+    for cls in types_:
+        await kit.within(bus.publish(cls(n=1)), f"publish({cls.__name__}) returns")
+    expected = [f"{how} {cls.__name__}" for cls in types_ for how in ("sync", "async")]
+    missing = [label for label in expected if not rec.count(label)]
+    kit.check(
+        not missing,
+        f"a sync and an async method, each marked @subscribe for {MANY} event types, are registered for each type",
+        f"never called: {missing}",
+    )
+    await kit.exactly(rec, 2 * MANY, None, f"each method is called once per event of each of the {MANY} types")
+
+
 @pytest.mark.rule("SUB-3")
 @pytest.mark.needs("container", "task", "threadpool")
 async def test_decorator_policies_apply(kit: Kit) -> None:

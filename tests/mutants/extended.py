@@ -65,6 +65,16 @@ class LearnedAsyncKeptBus(alt.EventBus):
             self.keep(asyncio.ensure_future(self.guarded(registration, event, result)))
 
 
+class NamedUnsubscribeBus(alt.EventBus):
+    """`unsubscribe` names a handler it does not find by `fn.__name__` (for a debug log): a partial or a callable
+    object has none, so unsubscribing one that is not registered raises AttributeError."""
+
+    def unsubscribe(self, event_type: Any, fn: Any) -> None:
+        if not any(r.fn is fn for r in self._registry.get(event_type, [])):
+            alt.log.debug("unsubscribe: %s is not registered", fn.__name__)
+        super().unsubscribe(event_type, fn)
+
+
 class UnprioritisedBus(alt.EventBus):
     """Handlers run in subscription order; `priority` is accepted and ignored."""
 
@@ -680,6 +690,13 @@ MUTANTS = [
         "unsubscribe of a handler that is not registered raises ValueError",
         ALT,
         EventBus=StrictUnsubscribeBus,
+    ),
+    mutant(
+        "unsubscribe-unknown-by-name",
+        "EXT-UNSUB-2",
+        "unsubscribe of a handler that is not registered reads its __name__, which a partial or callable object lacks",
+        ALT,
+        EventBus=NamedUnsubscribeBus,
     ),
     mutant(
         "decorator-options-dropped",

@@ -160,6 +160,30 @@ class InlineOnlyMixin(alt.AutoSubscriberMixin):
         subscribe_each_mark(self, bus, policy=alt.ExecPolicy.INLINE)
 
 
+class EightMethodsMixin(alt.AutoSubscriberMixin):
+    """The mixin keeps the marked methods of a class in a table of 8 slots: a component's ninth and later marked
+    methods (in `dir` order) are never registered."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        cls = type(self)
+        marked = [name for name in dir(cls) if alt.marks_of(inspect.getattr_static(cls, name))]
+        for name in marked[:8]:
+            for mark in alt.marks_of(inspect.getattr_static(cls, name)):
+                options = {"priority": mark.priority, "policy": mark.policy, "once": mark.once}
+                bus.subscribe(mark.event_type, getattr(self, name), **options)
+
+
+class FirstMarksOnlyMixin(alt.AutoSubscriberMixin):
+    """The mixin registers at most the first 4 marks of a method ("a handful of types"); the others are dropped."""
+
+    def subscribe_marked(self, bus: alt.EventBus) -> None:
+        cls = type(self)
+        for name in dir(cls):
+            for mark in alt.marks_of(inspect.getattr_static(cls, name))[:4]:
+                options = {"priority": mark.priority, "policy": mark.policy, "once": mark.once}
+                bus.subscribe(mark.event_type, getattr(self, name), **options)
+
+
 DEFINED: list[type] = []
 """Every subclass of `ClassTimeMixin`, recorded when it is defined."""
 
@@ -454,6 +478,20 @@ MUTANTS = [
         "the mixin registers every marked method INLINE, ignoring the mark's policy",
         ALT,
         AutoSubscriberMixin=InlineOnlyMixin,
+    ),
+    mutant(
+        "mixin-registers-eight-methods",
+        "SUB-2",
+        "the mixin registers at most 8 marked methods of a component; the ninth and later are never registered",
+        ALT,
+        AutoSubscriberMixin=EightMethodsMixin,
+    ),
+    mutant(
+        "mixin-registers-four-marks-of-a-method",
+        "SUB-6",
+        "the mixin registers at most the first 4 marks of a method; its other event types get nothing",
+        ALT,
+        AutoSubscriberMixin=FirstMarksOnlyMixin,
     ),
     mutant(
         "mixin-registers-at-class-definition",
