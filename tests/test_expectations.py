@@ -675,7 +675,8 @@ def test_entries_describing_the_fault_excuse_it(tmp_path: Path) -> None:
         "match_re = '''expected: a partial handler registered twice .* observed: it received \\[\\]'''",
         "match = \"'task async bound method', 'task async callable object', 'task def returning coroutine', "
         "'task lambda returning coroutine'] (a coroutine never awaited?)\"",
-        'match_re = "async-pool async bound method.?, .async-pool async callable object"',
+        # Pool threads finish in any order: the pattern asks only that the partial is missing from the list.
+        "match_re = '''completed after [0-9.]+ s: \\[(?![^\\]]*async partial)[^\\]]*\\]'''",
     )
     rules = ("PUB-1", "PUB-1", "POL-TASK-1", "POL-MIX-2")
     text = "".join(
