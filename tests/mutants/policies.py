@@ -10,6 +10,7 @@ import functools
 import inspect
 import threading
 import time
+import types
 from typing import Any
 
 import reference.event_bus as ref
@@ -163,17 +164,12 @@ class FunctionsOnlyTasksKeptBus(alt.EventBus):
                 asyncio.ensure_future(self.guarded(registration, event, result))  # noqa: RUF006 - the defect
 
 
-def is_partial(fn: Any) -> bool:
-    """Whether `fn` is a `functools.partial`."""
-    return isinstance(fn, functools.partial)
-
-
 class CallableObjectsWaitedOnTheLoopBus(alt.EventBus):
     """A THREADPOOL handler that is a callable object (not a function or method) runs on a thread, but the loop
     waits for that thread."""
 
     def start_thread(self, registration: Registration, event: alt.Event) -> None:
-        if inspect.isfunction(registration.fn) or inspect.ismethod(registration.fn) or is_partial(registration.fn):
+        if isinstance(registration.fn, (types.FunctionType, types.MethodType, functools.partial)):
             super().start_thread(registration, event)
         else:
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
