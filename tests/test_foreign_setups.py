@@ -119,6 +119,12 @@ def test_the_foreign_plugins_are_installed_and_register_themselves() -> None:
     assert not missing, f"not installed: {', '.join(sorted(missing))}: pip install -e '.[test]'"
 
 
+def test_the_reference_leaves_nothing_running(plain: Outcome) -> None:
+    """Teardown warns about any task, thread or worker a test left behind; on the reference there is none."""
+    left = [line for line in plain.run.stdout.splitlines() if "] after the test: " in line]
+    assert not left, "\n".join(left)
+
+
 def test_pytest_asyncio_strict_mode(tmp_path: Path, plain: Outcome) -> None:
     outcome = run_suite(
         tmp_path / "result.json",

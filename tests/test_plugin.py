@@ -137,16 +137,6 @@ def test_python_dash_m_conformance_without_impl_explains_usage(pytester: pytest.
     assert "usage: python -m conformance --impl=NAME" in proc.stderr
 
 
-def test_reference_run_leaves_nothing_running(pytester: pytest.Pytester) -> None:
-    """Teardown warns about any task, thread or worker a test left behind; on the reference there is none."""
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest_subprocess(
-        "--pyargs", "conformance.suite", "--impl=reference", "-W", "error::pytest.PytestWarning", "-q"
-    )
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    assert "warning" not in result.stdout.str().lower()
-
-
 def test_leftovers_are_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -185,21 +175,3 @@ async def test_several(kit):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*[[]PUB-2[]]*", "*Falsifying example: step 3*", "*FAIL  PUB-2 (MUST, core)*"])
     assert "FAIL  PUB-1" not in result.stdout.str()
-
-
-@pytest.mark.parametrize("mode", ["strict", "auto"])
-def test_the_kit_owns_its_tests_under_pytest_asyncio(pytester: pytest.Pytester, mode: str) -> None:
-    """pytest-asyncio in auto mode wraps coroutine tests in its own runner; the kit's bounded runner still runs them."""
-    result = pytester.runpytest_subprocess(
-        "--pyargs",
-        "conformance.suite",
-        "--impl=reference",
-        "-o",
-        f"asyncio_mode={mode}",
-        "-q",
-        "-k",
-        "errors or publish",
-    )
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) > 10 and "failed" not in outcomes, outcomes
