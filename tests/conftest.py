@@ -2,7 +2,8 @@
 
 `pytest tests` runs on four pytest-xdist workers by default, a test file to a worker (`--dist
 loadfile`): most of these tests wait on subprocess suite runs rather than compute, and a module's
-expensive fixtures (the kill matrix's runs, a suite run on the reference) then run once. `-n 0`
+expensive fixtures (the kill matrix's runs, a suite run on the reference) then run once. The longest
+files start first (`LONGEST_FIRST`). `-n 0`
 (or `-p no:xdist`) runs them in this process, one after another.
 """
 
@@ -16,6 +17,23 @@ pytest_plugins = ["pytester"]
 
 DEFAULT_WORKERS = 4
 """Workers for `pytest tests` when the command line names none."""
+LONGEST_FIRST = (
+    "test_kill_matrix.py",
+    "test_foreign_setups.py",
+    "test_expectations.py",
+    "test_results.py",
+    "test_matrix.py",
+    "test_domain_coverage.py",
+    "test_ci_template.py",
+    "test_needs.py",
+    "test_hostile.py",
+    "test_plugin.py",
+)
+"""The files that take longest (seconds to two minutes each, measured on two cores), longest first.
+
+They run first, each on a worker of its own as workers free up, so that none of them starts near
+the end and keeps the run waiting on one worker (the other files take seconds each).
+"""
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -26,6 +44,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     if config.option.numprocesses is None and config.option.dist == "no":
         config.option.numprocesses = DEFAULT_WORKERS
         config.option.dist = "loadfile"
+        # Files in the order of LONGEST_FIRST, not by their number of tests (xdist's default).
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files of LONGEST_FIRST first, in that order; the others after them, as collected."""
+    if not _only_these(config):
+        return
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def _only_these(config: pytest.Config) -> bool:

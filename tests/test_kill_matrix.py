@@ -6,7 +6,7 @@ A broken bus must make the suite fail with a failure charged to the rule it brea
 
 Two depths, one set of assertions:
 
-- By default (the fast matrix, about a minute on two cores), each broken bus runs
+- By default (the fast matrix, under two minutes on two cores), each broken bus runs
   only the tests that check its rule (every test whose `rule` marker lists it, the
   stateful test included) and a fixed control sample of up to six other tests of the
   same suite modules (`tests.mutants.selecting`), many broken buses per process
