@@ -24,17 +24,26 @@ Two depths, one set of assertions:
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from conformance._expectation_file import suite_tests
 from conformance.rules import RULES
 from tests.mutants.base import Mutant
+from tests.mutants.batch import FORKS
 from tests.mutants.catalogue import CATCHABLE as MUTANTS
 from tests.mutants.catalogue import MUTANTS as EVERY_MUTANT
 from tests.mutants.matrix import CONFORMING, FULL_ENV, MATRIX, full_requested, render, run_all, run_fast, skeleton
 from tests.mutants.running import SuiteRun
+from tests.pytest_run import ROOT
+
+HANGING = next(m for m in EVERY_MUTANT if m.hangs and m.rule == "WRK-2")
+"""A broken bus whose `stop_worker` never returns: its run can only end by being killed."""
 
 FULL = full_requested()
 
@@ -135,3 +144,27 @@ def test_kill_matrix_document_lists_the_catalogue() -> None:
                 f"{MATRIX}: {m.name} is caught by {test}, which checks {', '.join(rules) or 'no rule'}, not "
                 f"{m.rule}; the fast matrix runs only the tests of the broken bus's rule, so it would miss this"
             )
+
+
+@pytest.mark.skipif(not FORKS, reason="runs fork only where children can be awaited by pidfd (Linux 5.3 and newer)")
+def test_a_run_that_hangs_is_killed_and_loses_only_its_own_result(tmp_path: Path) -> None:
+    """The fast matrix's batch kills a run past its time limit; the runs beside it still write their results."""
+    jobs = [
+        {
+            "impl": m.impl,
+            "bound": "0.5",
+            "rule": m.rule,
+            "junit": str(tmp_path / f"{n}.xml"),
+            "result": str(tmp_path / f"{n}.json"),
+        }
+        for n, m in enumerate([HANGING, MUTANTS[0]])
+    ]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    script = (
+        f"from tests.mutants import batch; batch.RUN_TIMEOUT = 10.0; batch.main([{str(tmp_path / 'jobs.json')!r}, '2'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (tmp_path / "0.json").exists(), f"{HANGING.name} never returns, yet its run wrote a result"
+    done = json.loads((tmp_path / "1.json").read_text())
+    assert done["returncode"] == 1, f"{MUTANTS[0].name} runs beside it and fails its rule's tests: {done}"

@@ -1,15 +1,16 @@
-"""`python -m tests.mutants.batch JOBS.json`: the fast kill matrix's worker, many suite runs in one process.
+"""`python -m tests.mutants.batch JOBS.json [PARALLEL]`: the fast kill matrix's worker, many runs from one process.
 
 Starting pytest costs more than a broken bus's own tests (about a second and a
-half of CPU per run on the project's 2-core machines, times some 160 broken
-buses), so the fast matrix runs a batch of broken buses in one Python process, one
-`pytest.main` after the other, each with its own `--impl`, `--bound`, JUnit report
-and `RuleSelection`. The suite's modules are imported once, by a collection-only
-warm-up, and each run happens in a fork of the batch process that shares them
-(where `os.fork` exists; elsewhere the runs follow one another in this process):
-whatever a broken bus leaves behind, such as a thread spinning on its queue, ends
-with its own run instead of taking a core from every later run of the batch, and
-a run that hangs past `RUN_TIMEOUT` is killed and loses only its own result.
+half of CPU per run on the project's 2-core machines, times some 200 broken
+buses), so the fast matrix runs a batch of broken buses from one Python process,
+each a `pytest.main` with its own `--impl`, `--bound`, JUnit report and
+`RuleSelection`. The suite's modules are imported once, by a collection-only
+warm-up, and each run happens in a fork of the batch process that shares them,
+PARALLEL at a time (on Linux, where children are awaited by pidfd; elsewhere the
+runs follow one another in this process): whatever a broken bus leaves behind,
+such as a thread spinning on its queue, ends with its own run instead of taking
+a core from every later run, and a run that hangs past `RUN_TIMEOUT` is killed
+and loses only its own result.
 JOBS.json is a list of `{"impl", "bound", "rule", "junit", "result"}`; each run
 writes its exit status, duration and output's tail to `result` (JSON) when it
 ends, so the parent knows which runs a hang or a crash lost.
@@ -25,11 +26,13 @@ import importlib.metadata
 import io
 import json
 import linecache
+import math
 import os
+import select
 import signal
 import sys
-import threading
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -109,48 +112,81 @@ def warm_up(impl: str) -> None:
         pytest.main(["-p", "no:cacheprovider", "-q", "--collect-only", f"--impl={impl}"])
 
 
-def run_forked(job: dict[str, str]) -> None:
-    """`run_job` in a child process; killed past `RUN_TIMEOUT`, which loses this run's result only."""
+def _can_fork() -> bool:
+    """Whether this system forks and waits on children by pidfd (Linux 5.3 and newer)."""
+    if not (hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
+FORKS = _can_fork()
+"""Whether runs fork (`run_forked`); elsewhere they follow one another in the batch process."""
+
+
+def _start(job: dict[str, str]) -> int:
+    """Fork a child that runs `job`, writes its result and leaves without joining what the bus left behind."""
+    # Everything imported so far is shared by the runs: out of the collector's sight, so that
+    # neither the children's collections nor their pytest runs touch (and copy) those pages.
+    gc.collect()
+    gc.freeze()
     pid = os.fork()
-    if pid == 0:  # the child: run, write the result, and leave without joining what the bus left behind
+    if pid == 0:
         try:
             run_job(job)
+        except BaseException:
+            traceback.print_exc()  # the run writes no result: the parent reports it as not completed
         finally:
             os._exit(0)
-    ended = threading.Event()
+    return pid
 
-    def reap() -> None:
-        os.waitpid(pid, 0)
-        ended.set()
 
-    reaper = threading.Thread(target=reap, daemon=True)
-    reaper.start()
-    if not ended.wait(RUN_TIMEOUT):
-        os.kill(pid, signal.SIGKILL)
-    # The reaper is gone before the next fork: no thread of this process runs while it forks.
-    reaper.join()
+def run_forked(jobs: list[dict[str, str]], parallel: int) -> None:
+    """Each job in a child process, `parallel` at a time; a child past `RUN_TIMEOUT` is killed.
+
+    A killed run writes no result, which the parent reads as a run that did not complete.
+    """
+    pending = list(jobs)
+    running: dict[int, tuple[int, float]] = {}  # pidfd -> (pid, deadline)
+    while pending or running:
+        while pending and len(running) < parallel:
+            pid = _start(pending.pop(0))
+            running[os.pidfd_open(pid)] = (pid, time.monotonic() + RUN_TIMEOUT)
+        soonest = min(deadline for _, deadline in running.values())
+        wait = None if soonest == math.inf else max(0.0, soonest - time.monotonic())  # None: killed ones only
+        ended, _, _ = select.select(list(running), [], [], wait)
+        for fd in list(running):
+            pid, deadline = running[fd]
+            if fd in ended:
+                os.waitpid(pid, 0)
+                os.close(fd)
+                del running[fd]
+            elif time.monotonic() >= deadline:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)  # it ends, and is reaped, in a later round
+                running[fd] = (pid, math.inf)
 
 
 def main(argv: list[str]) -> int:
-    """Run every job of the file named by `argv[0]`, in order."""
+    """Run every job of the file named by `argv[0]`, `argv[1]` at a time (default 1) where runs fork."""
     jobs = json.loads(Path(argv[0]).read_text())
+    parallel = int(argv[1]) if len(argv) > 1 else 1
     # What the kit asks of every bus it loads (its distribution's version) reads every installed
     # distribution's file list: half a second a run. Nothing is installed during a batch, so once.
     importlib.metadata.packages_distributions = functools.cache(importlib.metadata.packages_distributions)
     importlib.metadata.packages_distributions()  # here, once, rather than in every forked run
     _parse_each_source_once(sorted(SUITE.glob("test_*.py")))
-    forking = hasattr(os, "fork")
-    if forking and jobs:
-        warm_up(jobs[0]["impl"])
+    if FORKS:
+        if jobs:
+            warm_up(jobs[0]["impl"])
+        run_forked(jobs, parallel)
+        return 0
     for job in jobs:
-        # Everything imported so far is shared by the runs: out of the collector's sight, so that
-        # neither pytest's collections nor a child's touch (and copy) those pages.
         gc.collect()
         gc.freeze()
-        if forking:
-            run_forked(job)
-        else:
-            run_job(job)
+        run_job(job)
     return 0
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from tests.pytest_run import ROOT, PytestRun, run_pytest
 
+from .batch import FORKS
+
 MUTANT_BOUND = 0.5
 """`--bound` for broken buses: a hang fails in half a second instead of two."""
 CONFORMING_BOUND = 2.0
@@ -125,10 +127,13 @@ def run_selected(
 ) -> dict[str, SuiteRun]:
     """Run each `(impl, bound, rule)` on its rule's tests and controls (`tests.mutants.selecting`); by impl.
 
-    The runs are dealt round-robin to `workers` processes of `tests.mutants.batch`, each running its
-    share one after another in-process; a batch that hangs past `TIMEOUT` loses its unfinished runs,
-    which then count as not completed.
+    Where runs fork (`batch.FORKS`), one `tests.mutants.batch` process runs them all, `workers` at a
+    time; elsewhere they are dealt round-robin to `workers` batch processes, each running its share
+    one after another. A run that does not finish (killed past `batch.RUN_TIMEOUT`, or lost with a
+    batch that hung past its time limit) counts as not completed.
     """
+    parallel = workers if FORKS else 1
+    workers = 1 if FORKS else workers
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         specs = [
@@ -147,7 +152,7 @@ def run_selected(
         with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
             batches = list(
                 pool.map(
-                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, len(shares[k])),
+                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, len(shares[k]), parallel),
                     range(len(shares)),
                 )
             )
@@ -166,12 +171,12 @@ def run_selected(
         return runs
 
 
-def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int) -> PytestRun:
-    """`python -m tests.mutants.batch JOBS` in the project's root, bounded by a minute per run (`TIMEOUT` at least)."""
+def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int, parallel: int) -> PytestRun:
+    """`python -m tests.mutants.batch JOBS PARALLEL` in the project's root, bounded by a minute per run."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra_env or {})
-    command = [sys.executable, "-m", "tests.mutants.batch", str(jobs)]
+    command = [sys.executable, "-m", "tests.mutants.batch", str(jobs), str(parallel)]
     # A selected run takes seconds (half a minute for the slowest broken buses on a loaded machine).
-    bound = max(TIMEOUT, BATCH_RUN_TIMEOUT * count)
+    bound = max(TIMEOUT, BATCH_RUN_TIMEOUT * -(-count // parallel))
     started = time.monotonic()
     try:
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound)
