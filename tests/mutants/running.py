@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tests.pytest_run import ROOT, PytestRun, run_pytest
 
-from .batch import FORKS
+from .batch import FORKS, RUN_TIMEOUT
 
 MUTANT_BOUND = 0.5
 """`--bound` for broken buses: a hang fails in half a second instead of two."""
@@ -35,8 +35,6 @@ CONFORMING_BOUND = 2.0
 """`--bound` for the conforming buses: the kit's default, so a slow machine does not fail them."""
 TIMEOUT = 300.0
 """Seconds one whole suite run may take before it counts as hung."""
-BATCH_RUN_TIMEOUT = 60.0
-"""Seconds each selected run adds to its batch's time limit (`run_selected`)."""
 WORKERS = 4
 """Suite runs in parallel (they mostly wait, on bounds and handler threads)."""
 
@@ -176,7 +174,7 @@ def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int, paralle
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra_env or {})
     command = [sys.executable, "-m", "tests.mutants.batch", str(jobs), str(parallel)]
     # A selected run takes seconds (half a minute for the slowest broken buses on a loaded machine).
-    bound = max(TIMEOUT, BATCH_RUN_TIMEOUT * -(-count // parallel))
+    bound = max(TIMEOUT, RUN_TIMEOUT * -(-count // parallel))
     started = time.monotonic()
     try:
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound)
