@@ -7,10 +7,11 @@ A broken bus must make the suite fail with a failure charged to the rule it brea
 Two depths, one set of assertions:
 
 - By default (the fast matrix, under two minutes on two cores), each broken bus runs
-  only the tests that check its rule (every test whose `rule` marker lists it, the
-  stateful test included) and a fixed control sample of up to six other tests of the
-  same suite modules (`tests.mutants.selecting`), many broken buses per process
-  (`tests.mutants.batch`). That is enough for the verdict: a failure counts for a
+  only the tests that check its rule (every test whose `rule` marker lists it) and a
+  fixed control sample of up to six other tests of the same suite modules
+  (`tests.mutants.selecting`), many broken buses per process (`tests.mutants.batch`);
+  the stateful test joins a broken bus's run only when the rest do not catch it
+  (`tests.mutants.matrix.run_fast`). That is enough for the verdict: a failure counts for a
   rule only when the failing test is charged to it, and every test the full matrix
   has ever listed as catching a broken bus checks that bus's rule, which
   `test_kill_matrix_document_lists_the_catalogue` checks on the committed document
@@ -35,7 +36,7 @@ import pytest
 from conformance._expectation_file import suite_tests
 from conformance.rules import RULES
 from tests.mutants.base import Mutant
-from tests.mutants.batch import FORKS
+from tests.mutants.batch import FORKS, Job
 from tests.mutants.catalogue import CATCHABLE as MUTANTS
 from tests.mutants.catalogue import MUTANTS as EVERY_MUTANT
 from tests.mutants.matrix import CONFORMING, FULL_ENV, MATRIX, full_requested, render, run_all, run_fast, skeleton
@@ -56,7 +57,7 @@ def runs() -> dict[str, SuiteRun]:
 
 def _summary(run: SuiteRun) -> str:
     failing = "\n".join(f"  {f.test} [{f.rule}] names {sorted(f.named)}" for f in run.failures) or "  none"
-    depth = "whole suite" if FULL else f"the rule's tests and controls (set {FULL_ENV}=1 for the whole suite)"
+    depth = run.scope if FULL else f"{run.scope}; set {FULL_ENV}=1 for the whole suite"
     return (
         f"exit status {run.returncode}, {run.tests} tests ({depth}), {run.seconds:.1f} s; failing:\n"
         f"{failing}\n{run.output}"
@@ -150,13 +151,14 @@ def test_kill_matrix_document_lists_the_catalogue() -> None:
 def test_a_run_that_hangs_is_killed_and_loses_only_its_own_result(tmp_path: Path) -> None:
     """The fast matrix's batch kills a run past its time limit; the runs beside it still write their results."""
     jobs = [
-        {
-            "impl": m.impl,
-            "bound": "0.5",
-            "rule": m.rule,
-            "junit": str(tmp_path / f"{n}.xml"),
-            "result": str(tmp_path / f"{n}.json"),
-        }
+        Job(
+            impl=m.impl,
+            bound="0.5",
+            rule=m.rule,
+            stateful=True,
+            junit=str(tmp_path / f"{n}.xml"),
+            result=str(tmp_path / f"{n}.json"),
+        )
         for n, m in enumerate([HANGING, MUTANTS[0]])
     ]
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))

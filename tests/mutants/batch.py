@@ -11,7 +11,7 @@ runs follow one another in this process): whatever a broken bus leaves behind,
 such as a thread spinning on its queue, ends with its own run instead of taking
 a core from every later run, and a run that hangs past `RUN_TIMEOUT` is killed
 and loses only its own result.
-JOBS.json is a list of `{"impl", "bound", "rule", "junit", "result"}`; each run
+JOBS.json is a list of `Job`s; each run
 writes its exit status, duration and output's tail to `result` (JSON) when it
 ends, so the parent knows which runs a hang or a crash lost.
 """
@@ -35,7 +35,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from _pytest._code import code as pytest_code
@@ -48,7 +48,24 @@ RUN_TIMEOUT = 60.0
 """Seconds one forked run may take before it is killed (a broken bus's selected run takes seconds)."""
 
 
-def run_job(job: dict[str, str]) -> None:
+class Job(TypedDict):
+    """One run of a batch."""
+
+    impl: str
+    """`--impl`."""
+    bound: str
+    """`--bound`."""
+    rule: str
+    """The rule whose tests and controls run (`tests.mutants.selecting`); empty for the whole suite."""
+    stateful: bool
+    """Whether the selection includes the stateful test (when it checks the rule)."""
+    junit: str
+    """Where the JUnit report goes."""
+    result: str
+    """Where the run's exit status, duration and output's tail go (JSON), once it has ended."""
+
+
+def run_job(job: Job) -> None:
     """One suite run, in this process."""
     out = io.StringIO()
     started = time.monotonic()
@@ -62,9 +79,9 @@ def run_job(job: dict[str, str]) -> None:
                 f"--bound={job['bound']}",
                 f"--junitxml={job['junit']}",
                 # Only the modules that hold a test of the rule (the selection happens among them).
-                *(suite_files(job["rule"]) if job["rule"] else []),
+                *(suite_files(job["rule"], stateful=job["stateful"]) if job["rule"] else []),
             ],
-            plugins=[RuleSelection(job["rule"] or None)],
+            plugins=[RuleSelection(job["rule"] or None, stateful=job["stateful"])],
         )
     result = {"returncode": int(code), "seconds": time.monotonic() - started, "output": out.getvalue()[-3000:]}
     Path(job["result"]).write_text(json.dumps(result))
@@ -127,7 +144,7 @@ FORKS = _can_fork()
 """Whether runs fork (`run_forked`); elsewhere they follow one another in the batch process."""
 
 
-def _start(job: dict[str, str]) -> int:
+def _start(job: Job) -> int:
     """Fork a child that runs `job`, writes its result and leaves without joining what the bus left behind."""
     # Everything imported so far is shared by the runs: out of the collector's sight, so that
     # neither the children's collections nor their pytest runs touch (and copy) those pages.
@@ -144,7 +161,7 @@ def _start(job: dict[str, str]) -> int:
     return pid
 
 
-def run_forked(jobs: list[dict[str, str]], parallel: int) -> None:
+def run_forked(jobs: list[Job], parallel: int) -> None:
     """Each job in a child process, `parallel` at a time; a child past `RUN_TIMEOUT` is killed.
 
     A killed run writes no result, which the parent reads as a run that did not complete.
@@ -171,7 +188,7 @@ def run_forked(jobs: list[dict[str, str]], parallel: int) -> None:
 
 def main(argv: list[str]) -> int:
     """Run every job of the file named by `argv[0]`, `argv[1]` at a time (default 1) where runs fork."""
-    jobs = json.loads(Path(argv[0]).read_text())
+    jobs: list[Job] = json.loads(Path(argv[0]).read_text())
     parallel = int(argv[1]) if len(argv) > 1 else 1
     # What the kit asks of every bus it loads (its distribution's version) reads every installed
     # distribution's file list: half a second a run. Nothing is installed during a batch, so once.

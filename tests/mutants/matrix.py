@@ -14,7 +14,8 @@ This command always runs the whole suite against every broken bus, one pytest
 process each (`run_all`), as `tests/test_kill_matrix.py` does with
 `CONFORMANCE_FULL_KILL_MATRIX=1`. By default that test runs the fast matrix
 (`run_fast`): each broken bus on the tests of its rule and a control sample only
-(`tests.mutants.selecting`), batched in-process (`tests.mutants.batch`).
+(`tests.mutants.selecting`; the stateful test only where the others do not catch
+it), batched in forks of one process (`tests.mutants.batch`).
 """
 
 from __future__ import annotations
@@ -85,17 +86,23 @@ def run_all(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMING
 def run_fast(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMING) -> dict[str, SuiteRun]:
     """The fast matrix: each broken bus on its rule's tests and a control sample (`tests.mutants.selecting`).
 
+    The stateful test runs for a broken bus only when the rest of that selection does not catch
+    it: the bus's run is then done again with the stateful test in, and that run is its result.
+    The verdict is the one the whole selection would give at once: a test added to a run only
+    adds failures, and the stateful test checks every rule it is selected for, so it cannot be
+    charged to the broken bus's rule wrongly. It costs more than all the other tests of a run
+    together, and it is the only test to catch almost no broken bus (docs/kill-matrix.md).
+    A run that did not complete is not run again: it keeps its verdict.
+
     The conforming buses still run the whole suite, in parallel with the broken buses' batches.
     """
     with ThreadPoolExecutor(max_workers=2) as pool:
         whole = pool.submit(run_many, [(name, CONFORMING_BOUND) for name in conforming], extra_env=SUITE_ENV)
-        selected = pool.submit(
-            run_selected,
-            [(m.impl, m.bound or MUTANT_BOUND, m.rule) for m in mutants],
-            workers=FAST_WORKERS,
-            extra_env=SUITE_ENV,
-        )
-        return whole.result() | selected.result()
+        jobs = {m.impl: (m.impl, m.bound or MUTANT_BOUND, m.rule) for m in mutants}
+        first = run_selected(list(jobs.values()), stateful=False, workers=FAST_WORKERS, extra_env=SUITE_ENV)
+        again = [m.impl for m in mutants if first[m.impl].completed and not caught(m, first[m.impl])]
+        second = run_selected([jobs[impl] for impl in again], workers=FAST_WORKERS, extra_env=SUITE_ENV)
+        return whole.result() | first | second
 
 
 def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tests.pytest_run import ROOT, PytestRun, run_pytest
 
-from .batch import FORKS, RUN_TIMEOUT
+from .batch import FORKS, RUN_TIMEOUT, Job
 
 MUTANT_BOUND = 0.5
 """`--bound` for broken buses: a hang fails in half a second instead of two."""
@@ -74,6 +74,8 @@ class SuiteRun:
     failures: tuple[Failure, ...]
     output: str
     """The tail of pytest's output, for assertion messages."""
+    scope: str = "the whole suite"
+    """Which tests the run was given, in words (`run_selected` runs a selection)."""
 
     def failing_for(self, rule: str) -> list[str]:
         """The failing tests charged to `rule`."""
@@ -121,9 +123,15 @@ def _parse(report: Path) -> tuple[int, tuple[Failure, ...]]:
 
 
 def run_selected(
-    jobs: Sequence[tuple[str, float, str]], *, workers: int = WORKERS, extra_env: dict[str, str] | None = None
+    jobs: Sequence[tuple[str, float, str]],
+    *,
+    stateful: bool = True,
+    workers: int = WORKERS,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, SuiteRun]:
     """Run each `(impl, bound, rule)` on its rule's tests and controls (`tests.mutants.selecting`); by impl.
+
+    With `stateful=False`, the selections leave the stateful test out.
 
     Where runs fork (`batch.FORKS`), one `tests.mutants.batch` process runs them all, `workers` at a
     time; elsewhere they are dealt round-robin to `workers` batch processes, each running its share
@@ -135,13 +143,14 @@ def run_selected(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         specs = [
-            {
-                "impl": impl,
-                "bound": f"{bound:g}",
-                "rule": rule,
-                "junit": str(folder / f"{n}.xml"),
-                "result": str(folder / f"{n}.json"),
-            }
+            Job(
+                impl=impl,
+                bound=f"{bound:g}",
+                rule=rule,
+                stateful=stateful,
+                junit=str(folder / f"{n}.xml"),
+                result=str(folder / f"{n}.json"),
+            )
             for n, (impl, bound, rule) in enumerate(jobs)
         ]
         shares = [specs[k::workers] for k in range(workers) if specs[k::workers]]
@@ -157,15 +166,16 @@ def run_selected(
         runs = {}
         for spec in specs:
             junit, result = Path(spec["junit"]), Path(spec["result"])
+            scope = f"the tests of {spec['rule']} and controls" + ("" if stateful else ", the stateful test left out")
             if result.exists():
                 done = json.loads(result.read_text())
                 tests, failures = _parse(junit) if junit.exists() else (0, ())
                 runs[spec["impl"]] = SuiteRun(
-                    spec["impl"], done["returncode"], done["seconds"], tests, failures, done["output"]
+                    spec["impl"], done["returncode"], done["seconds"], tests, failures, done["output"], scope
                 )
             else:
                 lost = next(b for b, share in zip(batches, shares, strict=True) if spec in share)
-                runs[spec["impl"]] = SuiteRun(spec["impl"], -1, lost.seconds, 0, (), lost.output[-3000:])
+                runs[spec["impl"]] = SuiteRun(spec["impl"], -1, lost.seconds, 0, (), lost.output[-3000:], scope)
         return runs
 
 
