@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +142,22 @@ def test_template_steps_run_the_kit_and_render_the_matrix(tmp_path: Path) -> Non
         assert list(matrix_dir.glob(pattern)), pattern
 
 
+def labels(core: str) -> dict[str, set[str]]:
+    """tox's `labels` as `tox config` prints it: `name=env` then one env per indented line, label by label."""
+    found: dict[str, set[str]] = {}
+    current = ""
+    block = core.split("labels =\n", 1)[1]
+    for line in block.splitlines():
+        if not line.startswith(" "):
+            break
+        name, _, env = line.strip().rpartition("=")
+        if name:
+            found[name] = set()
+            current = name
+        found[current].add(env)
+    return found
+
+
 def tox(*args: str) -> str:
     proc = subprocess.run([tool("tox"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -150,17 +165,11 @@ def tox(*args: str) -> str:
 
 
 def test_tox_has_python_factors_and_keeps_its_names() -> None:
-    # Three independent tox commands, each seconds of start-up: side by side.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        listed, pythons, config = pool.map(
-            lambda args: tox(*args),
-            [
-                ("-l",),
-                ("-l", "-m", "pythons"),
-                ("config", "-e", "py313-reference-uvloop,reference-asyncio", "-k", "base_python", "commands"),
-            ],
-        )
-    envs = listed.split()
+    # One tox command: each spends seconds finding the interpreters of every environment.
+    config = tox("config", "-e", "ALL", "-k", "labels", "base_python", "commands")
+    sections = dict(re.findall(r"^\[(\S+)\]\n(.*?)(?=^\[|\Z)", config, re.MULTILINE | re.DOTALL))
+    envs = [name.removeprefix("testenv:") for name in sections if name.startswith("testenv:")]
+    envs = [name for name in envs if not name.startswith(".")]  # tox's own packaging environment
     old = ["reference-asyncio", "reference-uvloop", "tests"]
     old += [f"pico-ioc-{p}-{loop}" for p in ("pinned", "latest") for loop in ("asyncio", "uvloop")]
     assert set(old) <= set(envs)
@@ -168,8 +177,8 @@ def test_tox_has_python_factors_and_keeps_its_names() -> None:
         for loop in ("asyncio", "uvloop"):
             assert f"{python}-reference-{loop}" in envs
             assert f"{python}-pico-ioc-pinned-{loop}" in envs
-    assert set(pythons.split()) == {e for e in envs if e.startswith("py3")}
-    sections = dict(re.findall(r"^\[testenv:(\S+)\]\n(.*?)(?=^\[|\Z)", config, re.MULTILINE | re.DOTALL))
+    assert labels(sections["tox"])["pythons"] == {e for e in envs if e.startswith("py3")}
+    sections = {name.removeprefix("testenv:"): body for name, body in sections.items()}
     assert "base_python = py313" in sections["py313-reference-uvloop"]
     assert "pytest --impl=reference --loop=uvloop" in sections["py313-reference-uvloop"]
     assert "pytest --impl=reference --loop=asyncio" in sections["reference-asyncio"]
