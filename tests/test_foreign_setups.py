@@ -4,11 +4,11 @@ Each test runs the conformance suite against the reference in a subprocess, as a
 implementer would, under one pytest set-up the kit does not control: pytest-asyncio
 in strict and in auto mode, pytest-randomly, pytest-timeout, AnyIO's plugin, and a
 repository outside this one with a strict configuration of its own. Each must give
-what a plain run gives (none of those plugins loaded): every test passed, under the
-same test ids, and every test and rule with the plain run's verdict, read from the
-JSON result. The header of each run shows that the foreign plugin was active, and
-which others were not, so that a run which silently left it out cannot pass for
-one that had it.
+what a plain run gives (none of those plugins loaded; the run `tests/reference_run.py`
+shares among the tests that read one): every test passed, under the same test ids, and
+every test and rule with the plain run's verdict, read from the JSON result. The
+header of each run shows that the foreign plugin was active, and which others were
+not, so that a run which silently left it out cannot pass for one that had it.
 
 pytest-asyncio's auto mode and pytest-randomly run the whole suite; the other
 set-ups run SUBSET, whose modules cover coroutine tests with and without the
@@ -26,17 +26,10 @@ from pathlib import Path
 import pytest
 
 from tests.pytest_run import ROOT, PytestRun, run_pytest
+from tests.reference_run import FOREIGN, ReferenceRun, disabled
 
 SUBSET = ("test_errors", "test_policies", "test_publish", "test_stateful")
 """The suite's modules run under the cheaper set-ups."""
-
-FOREIGN = ("asyncio", "randomly", "timeout", "anyio")
-"""The foreign pytest plugins, by the name pytest loads them under (and prints them by in its header)."""
-
-
-def disabled(*active: str) -> list[str]:
-    """`-p no:NAME` for every foreign plugin but `active`: one set-up at a time."""
-    return [arg for name in FOREIGN if name not in active for arg in ("-p", f"no:{name}")]
 
 
 @dataclass(frozen=True)
@@ -68,6 +61,16 @@ def run_suite(result: Path, *args: str, cwd: Path = ROOT, console_script: bool =
         # Nothing of this process's own imports may help the subprocess find a module.
         env={"PYTHONPATH": None},
     )
+    return outcome_of(run, result)
+
+
+def modules(*names: str) -> list[str]:
+    """The suite's modules `names`, as paths from the project's root."""
+    return [f"conformance/suite/{name}.py" for name in names]
+
+
+def outcome_of(run: PytestRun, result: Path) -> Outcome:
+    """The outcome of a run that wrote the JSON result `result`; a run that wrote none fails here."""
     assert not run.timed_out, run.output[-6000:]
     assert result.is_file(), f"no JSON result was written\n{run.output[-6000:]}"
     data = json.loads(result.read_text(encoding="utf-8"))
@@ -78,15 +81,10 @@ def run_suite(result: Path, *args: str, cwd: Path = ROOT, console_script: bool =
     )
 
 
-def modules(*names: str) -> list[str]:
-    """The suite's modules `names`, as paths from the project's root."""
-    return [f"conformance/suite/{name}.py" for name in names]
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    """The whole suite with none of the foreign plugins: what every other set-up must give."""
-    outcome = run_suite(tmp_path_factory.mktemp("plain") / "result.json", "--impl=reference", *disabled())
+@pytest.fixture
+def plain(reference_run: ReferenceRun) -> Outcome:
+    """The whole suite with none of the foreign plugins (the run other tests share): what every set-up must give."""
+    outcome = outcome_of(reference_run.run, reference_run.result)
     assert outcome.run.returncode == 0, outcome.run.output[-6000:]
     assert not outcome.plugins & set(FOREIGN), outcome.plugins
     # The reference passes every rule; a plain run that passed nothing would make every comparison hollow.

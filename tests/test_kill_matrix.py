@@ -29,6 +29,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,9 @@ from tests.mutants.batch import FORKS, Job
 from tests.mutants.catalogue import CATCHABLE as MUTANTS
 from tests.mutants.catalogue import MUTANTS as EVERY_MUTANT
 from tests.mutants.matrix import CONFORMING, FULL_ENV, MATRIX, full_requested, render, run_all, run_fast, skeleton
-from tests.mutants.running import SuiteRun
+from tests.mutants.running import SuiteRun, suite_run
 from tests.pytest_run import ROOT
+from tests.reference_run import shared_reference_run
 
 HANGING = next(m for m in EVERY_MUTANT if m.hangs and m.rule == "WRK-2")
 """A broken bus whose `stop_worker` never returns: its run can only end by being killed."""
@@ -50,9 +52,17 @@ FULL = full_requested()
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, SuiteRun]:
-    """The suite's runs on every broken bus and on the conforming buses, by `--impl`."""
-    return run_all(MUTANTS) if FULL else run_fast(MUTANTS)
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
+    """The suite's runs on every broken bus and on the conforming buses, by `--impl`.
+
+    The reference's is the plain run that other project tests read too (`tests/reference_run.py`).
+    """
+    others = [name for name in CONFORMING if name != "reference"]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        shared = pool.submit(shared_reference_run, tmp_path_factory)
+        found = run_all(MUTANTS, conforming=others) if FULL else run_fast(MUTANTS, conforming=others)
+        reference = shared.result()
+    return found | {"reference": suite_run("reference", reference.run, reference.junit)}
 
 
 def _summary(run: SuiteRun) -> str:
@@ -156,15 +166,14 @@ def test_a_run_that_hangs_is_killed_and_loses_only_its_own_result(tmp_path: Path
             bound="0.5",
             rule=m.rule,
             stateful=True,
+            timeout=10.0,
             junit=str(tmp_path / f"{n}.xml"),
             result=str(tmp_path / f"{n}.json"),
         )
         for n, m in enumerate([HANGING, MUTANTS[0]])
     ]
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
-    script = (
-        f"from tests.mutants import batch; batch.RUN_TIMEOUT = 10.0; batch.main([{str(tmp_path / 'jobs.json')!r}, '2'])"
-    )
+    script = f"from tests.mutants import batch; batch.main([{str(tmp_path / 'jobs.json')!r}, '2'])"
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (tmp_path / "0.json").exists(), f"{HANGING.name} never returns, yet its run wrote a result"

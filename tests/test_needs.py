@@ -19,6 +19,7 @@ import pytest
 
 from conformance.capabilities import CAPABILITIES, DERIVED
 from tests.pytest_run import ROOT, run_pytest
+from tests.reference_run import ReferenceRun
 
 SUITE = ROOT / "conformance" / "suite"
 
@@ -42,12 +43,11 @@ def _declared() -> dict[str, set[str]]:
     return declared
 
 
-@pytest.fixture(scope="module")
-def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, set[str]]]:
-    """`module::test` -> {parameters: the capabilities that run used}, from one run on the reference."""
-    junit = tmp_path_factory.mktemp("needs") / "junit.xml"
-    run = run_pytest("--impl=reference", f"--junitxml={junit}", "-q", "-p", "no:randomly", timeout=300)
-    assert run.returncode == 0, run.output
+@pytest.fixture
+def used(reference_run: ReferenceRun) -> dict[str, dict[str, set[str]]]:
+    """`module::test` -> {parameters: the capabilities that run used}, from the shared run on the reference."""
+    assert reference_run.run.returncode == 0, reference_run.run.output[-6000:]
+    junit = reference_run.junit
     found: dict[str, dict[str, set[str]]] = defaultdict(dict)
     for case in ET.parse(junit).iter("testcase"):
         props = {p.get("name"): p.get("value") or "" for p in case.iter("property")}

@@ -9,7 +9,7 @@ warm-up, and each run happens in a fork of the batch process that shares them,
 PARALLEL at a time (on Linux, where children are awaited by pidfd; elsewhere the
 runs follow one another in this process): whatever a broken bus leaves behind,
 such as a thread spinning on its queue, ends with its own run instead of taking
-a core from every later run, and a run that hangs past `RUN_TIMEOUT` is killed
+a core from every later run, and a run that hangs past its time limit is killed
 and loses only its own result.
 JOBS.json is a list of `Job`s; each run
 writes its exit status, duration and output's tail to `result` (JSON) when it
@@ -45,7 +45,7 @@ from conformance._expectation_file import SUITE
 from .selecting import RuleSelection, suite_files
 
 RUN_TIMEOUT = 60.0
-"""Seconds one forked run may take before it is killed (a broken bus's selected run takes seconds)."""
+"""Seconds a broken bus's selected run may take before it is killed (it takes seconds)."""
 
 
 class Job(TypedDict):
@@ -59,6 +59,8 @@ class Job(TypedDict):
     """The rule whose tests and controls run (`tests.mutants.selecting`); empty for the whole suite."""
     stateful: bool
     """Whether the selection includes the stateful test (when it checks the rule)."""
+    timeout: float
+    """Seconds the run may take before it is killed (`RUN_TIMEOUT` for a selected run)."""
     junit: str
     """Where the JUnit report goes."""
     result: str
@@ -162,7 +164,7 @@ def _start(job: Job) -> int:
 
 
 def run_forked(jobs: list[Job], parallel: int) -> None:
-    """Each job in a child process, `parallel` at a time; a child past `RUN_TIMEOUT` is killed.
+    """Each job in a child process, `parallel` at a time; a child past its job's `timeout` is killed.
 
     A killed run writes no result, which the parent reads as a run that did not complete.
     """
@@ -170,8 +172,9 @@ def run_forked(jobs: list[Job], parallel: int) -> None:
     running: dict[int, tuple[int, float]] = {}  # pidfd -> (pid, deadline)
     while pending or running:
         while pending and len(running) < parallel:
-            pid = _start(pending.pop(0))
-            running[os.pidfd_open(pid)] = (pid, time.monotonic() + RUN_TIMEOUT)
+            job = pending.pop(0)
+            pid = _start(job)
+            running[os.pidfd_open(pid)] = (pid, time.monotonic() + job["timeout"])
         soonest = min(deadline for _, deadline in running.values())
         wait = None if soonest == math.inf else max(0.0, soonest - time.monotonic())  # None: killed ones only
         ended, _, _ = select.select(list(running), [], [], wait)

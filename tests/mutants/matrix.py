@@ -24,7 +24,6 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conformance.rules import RULES
@@ -43,7 +42,7 @@ SUITE_ENV = {"CONFORMANCE_STATEFUL_SHRINK": "0"}
 """Environment of the suite runs: the stateful test reports its first failing example unshrunk."""
 FULL_ENV = "CONFORMANCE_FULL_KILL_MATRIX"
 """Set to 1, `tests/test_kill_matrix.py` runs the whole suite against every broken bus (as `.ci/run` does)."""
-FAST_WORKERS = 8
+FAST_WORKERS = 4
 """Batches of the fast matrix: its runs mostly wait on bounds and handler threads, so more than the cores."""
 
 
@@ -94,15 +93,14 @@ def run_fast(mutants: Sequence[Mutant], *, conforming: Iterable[str] = CONFORMIN
     together, and it is the only test to catch almost no broken bus (docs/kill-matrix.md).
     A run that did not complete is not run again: it keeps its verdict.
 
-    The conforming buses still run the whole suite, in parallel with the broken buses' batches.
+    The conforming buses still run the whole suite, first, in the same batch as the broken buses.
     """
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        whole = pool.submit(run_many, [(name, CONFORMING_BOUND) for name in conforming], extra_env=SUITE_ENV)
-        jobs = {m.impl: (m.impl, m.bound or MUTANT_BOUND, m.rule) for m in mutants}
-        first = run_selected(list(jobs.values()), stateful=False, workers=FAST_WORKERS, extra_env=SUITE_ENV)
-        again = [m.impl for m in mutants if first[m.impl].completed and not caught(m, first[m.impl])]
-        second = run_selected([jobs[impl] for impl in again], workers=FAST_WORKERS, extra_env=SUITE_ENV)
-        return whole.result() | first | second
+    whole = [(name, CONFORMING_BOUND, "") for name in conforming]
+    jobs = {m.impl: (m.impl, m.bound or MUTANT_BOUND, m.rule) for m in mutants}
+    first = run_selected(whole + list(jobs.values()), stateful=False, workers=FAST_WORKERS, extra_env=SUITE_ENV)
+    again = [m.impl for m in mutants if first[m.impl].completed and not caught(m, first[m.impl])]
+    second = run_selected([jobs[impl] for impl in again], workers=FAST_WORKERS, extra_env=SUITE_ENV)
+    return first | second
 
 
 def render(mutants: Sequence[Mutant], runs: dict[str, SuiteRun]) -> str:

@@ -100,7 +100,12 @@ def run_suite(impl: str, *, bound: float, extra_env: dict[str, str] | None = Non
             env=extra_env,
             timeout=TIMEOUT,
         )
-        tests, failures = _parse(report) if report.exists() and not run.timed_out else (0, ())
+        return suite_run(impl, run, report)
+
+
+def suite_run(impl: str, run: PytestRun, report: Path) -> SuiteRun:
+    """The `SuiteRun` of a whole-suite pytest run of `impl` that wrote the JUnit report `report`."""
+    tests, failures = _parse(report) if report.exists() and not run.timed_out else (0, ())
     return SuiteRun(impl, run.returncode, run.seconds, tests, failures, run.output[-3000:])
 
 
@@ -131,12 +136,14 @@ def run_selected(
 ) -> dict[str, SuiteRun]:
     """Run each `(impl, bound, rule)` on its rule's tests and controls (`tests.mutants.selecting`); by impl.
 
-    With `stateful=False`, the selections leave the stateful test out.
+    An empty rule runs the whole suite (within `TIMEOUT`). With `stateful=False`, the selections leave
+    the stateful test out.
 
     Where runs fork (`batch.FORKS`), one `tests.mutants.batch` process runs them all, `workers` at a
-    time; elsewhere they are dealt round-robin to `workers` batch processes, each running its share
-    one after another. A run that does not finish (killed past `batch.RUN_TIMEOUT`, or lost with a
-    batch that hung past its time limit) counts as not completed.
+    time, in the order given; elsewhere they are dealt round-robin to `workers` batch processes, each
+    running its share one after another. A run that does not finish (killed past its time limit,
+    `batch.RUN_TIMEOUT` for a selection, or lost with a batch that hung past its own) counts as not
+    completed.
     """
     parallel = workers if FORKS else 1
     workers = 1 if FORKS else workers
@@ -148,6 +155,7 @@ def run_selected(
                 bound=f"{bound:g}",
                 rule=rule,
                 stateful=stateful,
+                timeout=RUN_TIMEOUT if rule else TIMEOUT,
                 junit=str(folder / f"{n}.xml"),
                 result=str(folder / f"{n}.json"),
             )
@@ -159,14 +167,18 @@ def run_selected(
         with ThreadPoolExecutor(max_workers=len(shares) or 1) as pool:
             batches = list(
                 pool.map(
-                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, len(shares[k]), parallel),
+                    lambda k: _run_batch(folder / f"batch{k}.json", extra_env, shares[k], parallel),
                     range(len(shares)),
                 )
             )
         runs = {}
         for spec in specs:
             junit, result = Path(spec["junit"]), Path(spec["result"])
-            scope = f"the tests of {spec['rule']} and controls" + ("" if stateful else ", the stateful test left out")
+            scope = "the whole suite"
+            if spec["rule"]:
+                scope = f"the tests of {spec['rule']} and controls" + (
+                    "" if stateful else ", the stateful test left out"
+                )
             if result.exists():
                 done = json.loads(result.read_text())
                 tests, failures = _parse(junit) if junit.exists() else (0, ())
@@ -179,12 +191,12 @@ def run_selected(
         return runs
 
 
-def _run_batch(jobs: Path, extra_env: dict[str, str] | None, count: int, parallel: int) -> PytestRun:
-    """`python -m tests.mutants.batch JOBS PARALLEL` in the project's root, bounded by a minute per run."""
+def _run_batch(jobs: Path, extra_env: dict[str, str] | None, share: list[Job], parallel: int) -> PytestRun:
+    """`python -m tests.mutants.batch JOBS PARALLEL` in the project's root, bounded by its runs' time limits."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | (extra_env or {})
     command = [sys.executable, "-m", "tests.mutants.batch", str(jobs), str(parallel)]
-    # A selected run takes seconds (half a minute for the slowest broken buses on a loaded machine).
-    bound = max(TIMEOUT, RUN_TIMEOUT * -(-count // parallel))
+    # Every run at its time limit, `parallel` at a time: the longest the batch can take.
+    bound = max(TIMEOUT, sum(job["timeout"] for job in share) / parallel + max(job["timeout"] for job in share))
     started = time.monotonic()
     try:
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=bound)
